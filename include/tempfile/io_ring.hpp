@@ -1,0 +1,220 @@
+#pragma once
+/// \file
+/// `io_ring`: one io_uring and the event loop that drives coroutines over it.
+
+#include <liburing.h>
+
+#include <bitset>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <exception>
+#include <vector>
+
+#include <tempfile/task.hpp>
+
+namespace tempfile {
+
+/// How an `io_ring` is set up. Fields after `sqpoll` are extensions with measured defaults.
+struct ring_options {
+  unsigned entries = 256;    ///< submission queue size (rounded up to a power of two)
+  unsigned max_workers = 0;  ///< io-wq worker cap per kind; 0: the number of online CPUs
+  bool sqpoll = false;       ///< kernel thread polls the SQ (excludes DEFER_TASKRUN)
+  unsigned cq_entries = 0;   ///< completion queue size; 0: twice `entries`
+  bool defer_taskrun = true; ///< IORING_SETUP_DEFER_TASKRUN when the kernel has it
+  /// Keep io-wq workers on the CPU the constructing thread runs on. Blocking ops (O_CREAT
+  /// opens, buffered writes) are punted to io-wq, and a worker on another CPU costs a
+  /// cross-CPU wakeup per op.
+  bool pin_workers = true;
+};
+
+class io_ring;
+
+namespace detail {
+
+/// One io_uring request. It lives inside the awaiter (so inside the awaiting coroutine's
+/// frame): no allocation per operation. The SQE is prepared up front and copied into the
+/// submission queue when a slot is free, so an op can wait in a backlog when the SQ is full
+/// or the CQ could overflow. If the awaiter is destroyed while the kernel still owns the
+/// request, the destructor cancels it and waits for its completion, so neither the op
+/// state nor the buffers it names are ever touched after they are gone.
+class ring_op {
+ public:
+  ring_op(const ring_op&) = delete;
+  ring_op& operator=(const ring_op&) = delete;
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> waiting);
+
+ protected:
+  explicit ring_op(io_ring& ring) noexcept : ring_(&ring) { ::new (sqe_storage_) io_uring_sqe{}; }
+  ~ring_op();
+
+  io_uring_sqe& sqe() noexcept { return *std::launder(reinterpret_cast<io_uring_sqe*>(sqe_storage_)); }
+  /// The CQE's result; marks the op consumed (called from the derived await_resume).
+  int take_result() noexcept;
+
+ private:
+  friend class tempfile::io_ring;
+  friend class op_list;
+  // completed: reaped, the waiting coroutine queued but not yet resumed.
+  enum class stage : unsigned char { prepared, backlogged, in_flight, completed, consumed };
+
+  io_ring* ring_;  // null once the ring is gone
+  // Raw storage: io_uring_sqe ends in a flexible array, which may not be a member.
+  alignas(io_uring_sqe) std::byte sqe_storage_[sizeof(io_uring_sqe)];
+  std::coroutine_handle<> waiting_;
+  int result_ = 0;
+  stage stage_ = stage::prepared;
+  ring_op* prev_ = nullptr;  // links in the ring's backlog, in-flight or completed list
+  ring_op* next_ = nullptr;
+};
+
+/// Intrusive list of ring_ops (the ring never allocates per op).
+class op_list {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  ring_op* front() const noexcept { return head_; }
+  void push_back(ring_op& op) noexcept;
+  void erase(ring_op& op) noexcept;
+  ring_op* pop_front() noexcept;
+  template <class F>
+  void for_each(F f) const {
+    for (ring_op* op = head_; op;) {
+      ring_op* next = op->next_;
+      f(*op);
+      op = next;
+    }
+  }
+
+ private:
+  ring_op* head_ = nullptr;
+  ring_op* tail_ = nullptr;
+};
+
+class spawned_promise;
+
+}  // namespace detail
+
+/// Counters of what the ring did: for tests and benchmarks (batching is observable here).
+struct ring_stats {
+  std::uint64_t enters = 0;     ///< io_uring_enter system calls
+  std::uint64_t submitted = 0;  ///< SQEs handed to the kernel
+  std::uint64_t completed = 0;  ///< CQEs reaped
+  std::uint64_t backlogged = 0; ///< ops that waited for a free SQ/CQ slot
+};
+
+/// Owns one io_uring and runs the coroutines that use it. One per thread; not thread-safe.
+/// Everything issued while the runnable coroutines run reaches the kernel in one
+/// `io_uring_enter`. The destructor returns only when no kernel op can touch user memory.
+class io_ring {
+ public:
+  /// Throws `std::system_error` (ENOSYS, EPERM, …) naming the cause when io_uring is
+  /// unavailable or lacks an opcode this library needs.
+  explicit io_ring(ring_options options = {});
+  ~io_ring();
+  io_ring(const io_ring&) = delete;
+  io_ring& operator=(const io_ring&) = delete;
+
+  /// Starts a detached task on this ring at the next turn of the loop.
+  void spawn(task<void> t);
+  /// Drives the loop until every spawned task has finished; rethrows the first exception
+  /// a spawned task threw (the others still ran to completion).
+  void run();
+
+  /// Reschedules the awaiting coroutine after everything already runnable.
+  auto yield() noexcept {
+    struct awaiter {
+      io_ring& ring;
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> h) { ring.ready_.push_back(h); }
+      void await_resume() const noexcept {}
+    };
+    return awaiter{*this};
+  }
+
+  const ring_stats& stats() const noexcept { return stats_; }
+  unsigned sq_entries() const noexcept { return ring_.sq.ring_entries; }
+  unsigned cq_entries() const noexcept { return ring_.cq.ring_entries; }
+  unsigned setup_flags() const noexcept { return ring_.flags; }
+  /// Whether the kernel implements `opcode` (an `IORING_OP_*` value).
+  bool supports(unsigned opcode) const noexcept {
+    return opcode < supported_.size() && supported_[opcode];
+  }
+  /// The underlying liburing ring, for callers that issue their own requests.
+  io_uring& native_handle() noexcept { return ring_; }
+
+  /// Resumes `start` and drives the loop until `start` is done (used by `sync_wait`).
+  void drive(std::coroutine_handle<> start);
+
+ private:
+  friend class detail::ring_op;
+  friend class detail::spawned_promise;
+
+  template <class Done>
+  void loop_until(Done done);
+  void run_ready();
+  void wait_for_progress();
+  void enqueue(detail::ring_op& op) noexcept;
+  bool try_place(detail::ring_op& op) noexcept;
+  void fill_from_backlog();
+  void enter(unsigned wait_for);
+  void reap();
+  io_uring_sqe* internal_sqe();
+  void abandon(detail::ring_op& op) noexcept;
+  void forget(std::coroutine_handle<> waiting) noexcept;
+  void cancel_all_and_drain() noexcept;
+
+  io_uring ring_{};
+  std::bitset<128> supported_;
+  unsigned max_in_flight_ = 0;  // CQ size: the kernel never has to overflow the CQ
+  unsigned in_flight_count_ = 0;
+  detail::op_list backlog_;    // waiting for a free SQE or CQ slot, FIFO
+  detail::op_list in_flight_;  // owned by the kernel
+  detail::op_list completed_;  // reaped, waiting coroutine not yet resumed
+  std::vector<std::coroutine_handle<>> ready_;
+  std::vector<std::coroutine_handle<>> resuming_;
+  detail::spawned_promise* spawned_ = nullptr;  // intrusive list of live detached tasks
+  std::exception_ptr spawned_error_;
+  bool driving_ = false;
+  ring_stats stats_;
+};
+
+namespace detail {
+
+struct spawned_task {
+  using promise_type = spawned_promise;
+  std::coroutine_handle<spawned_promise> handle;
+};
+
+/// Promise of a detached task: links itself into its ring while alive, so the ring can
+/// destroy what is still suspended when it goes away.
+class spawned_promise {
+ public:
+  spawned_promise(io_ring& ring, task<void>&) noexcept;
+  ~spawned_promise();
+  spawned_task get_return_object() noexcept;
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+  std::suspend_never final_suspend() const noexcept { return {}; }
+  void return_void() const noexcept {}
+  void unhandled_exception() noexcept;
+
+ private:
+  friend class tempfile::io_ring;
+  io_ring& ring_;
+  spawned_promise* prev_ = nullptr;
+  spawned_promise* next_ = nullptr;
+};
+
+}  // namespace detail
+
+/// Drives `ring` until `t` finishes; returns its value or rethrows its exception.
+/// Must not be called from a coroutine running on the same ring.
+template <class T>
+T sync_wait(io_ring& ring, task<T> t) {
+  ring.drive(detail::task_access::handle(t));
+  return detail::task_access::take(t);
+}
+
+}  // namespace tempfile

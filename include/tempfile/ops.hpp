@@ -1,0 +1,171 @@
+#pragma once
+/// \file
+/// `tempfile::ops`: one awaitable per syscall, each issued as one SQE. Each returns the
+/// syscall's result or throws `std::system_error` (generic category, the errno) whose
+/// `what()` names the syscall and its path or descriptor. Pointers and buffers passed in
+/// must stay valid until the awaitable completes (they do when it is awaited at once).
+
+#include <fcntl.h>
+#include <linux/stat.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <tempfile/io_ring.hpp>
+
+namespace tempfile {
+namespace detail {
+
+/// What an op's error names: the syscall, and the paths or descriptor it acted on.
+struct op_context {
+  const char* syscall;
+  int fd = -1;
+  const char* path = nullptr;
+  const char* second_path = nullptr;
+};
+
+[[noreturn]] void throw_op_error(int err, const op_context& context);
+
+/// Largest transfer Linux performs in one read/write call.
+inline constexpr std::size_t max_transfer = 0x7ffff000;
+
+/// An op whose CQE result is an errno (negative) or a value of type `Result`.
+template <class Result>
+class [[nodiscard]] checked_op : public ring_op {
+ public:
+  template <class Prepare>
+  checked_op(io_ring& ring, op_context context, Prepare prepare) noexcept
+      : ring_op(ring), context_(context) {
+    prepare(sqe());
+  }
+
+  Result await_resume() {
+    const int res = take_result();
+    if (res < 0) throw_op_error(-res, context_);
+    if constexpr (!std::is_void_v<Result>) return static_cast<Result>(res);
+  }
+
+ private:
+  op_context context_;
+};
+
+class [[nodiscard]] statx_op : public ring_op {
+ public:
+  statx_op(io_ring& ring, int dirfd, const char* path, int flags, unsigned mask) noexcept;
+  struct statx await_resume();
+
+ private:
+  struct statx result_{};
+  op_context context_;
+};
+
+/// ftruncate: IORING_OP_FTRUNCATE (Linux 6.9, no liburing 2.3 helper, so prepared raw);
+/// on older kernels a NOP carries it and the truncation runs synchronously on resume.
+class [[nodiscard]] ftruncate_op : public ring_op {
+ public:
+  ftruncate_op(io_ring& ring, int fd, std::uint64_t length) noexcept;
+  int await_resume();
+
+ private:
+  int fd_;
+  std::uint64_t length_;
+  bool native_;
+};
+
+}  // namespace detail
+
+namespace ops {
+
+/// IORING_OP_FTRUNCATE's value in the kernel's enum (newer than liburing 2.3's headers).
+inline constexpr unsigned ftruncate_opcode = 55;
+
+/// No operation: a full round trip through the ring.
+inline detail::checked_op<void> nop(io_ring& ring) {
+  return {ring, {"nop"}, [](io_uring_sqe& s) { io_uring_prep_nop(&s); }};
+}
+
+/// openat(2), including `O_TMPFILE`. Returns the new descriptor.
+inline detail::checked_op<int> openat(io_ring& ring, int dirfd, const char* path, int flags,
+                                      mode_t mode) {
+  return {ring, {"openat", dirfd, path},
+          [=](io_uring_sqe& s) { io_uring_prep_openat(&s, dirfd, path, flags, mode); }};
+}
+
+/// pread(2) at an explicit offset. Returns the bytes read (0 at end of file).
+inline detail::checked_op<std::size_t> read(io_ring& ring, int fd, std::span<std::byte> buffer,
+                                            std::uint64_t offset) {
+  return {ring, {"read", fd}, [=](io_uring_sqe& s) {
+            io_uring_prep_read(&s, fd, buffer.data(),
+                               static_cast<unsigned>(std::min(buffer.size(), detail::max_transfer)),
+                               offset);
+          }};
+}
+
+/// pwrite(2) at an explicit offset. Returns the bytes written (possibly fewer).
+inline detail::checked_op<std::size_t> write(io_ring& ring, int fd,
+                                             std::span<const std::byte> buffer,
+                                             std::uint64_t offset) {
+  return {ring, {"write", fd}, [=](io_uring_sqe& s) {
+            io_uring_prep_write(&s, fd, buffer.data(),
+                                static_cast<unsigned>(std::min(buffer.size(), detail::max_transfer)),
+                                offset);
+          }};
+}
+
+/// close(2).
+inline detail::checked_op<int> close(io_ring& ring, int fd) {
+  return {ring, {"close", fd}, [=](io_uring_sqe& s) { io_uring_prep_close(&s, fd); }};
+}
+
+/// fsync(2), or fdatasync(2) when `datasync`.
+inline detail::checked_op<int> fsync(io_ring& ring, int fd, bool datasync = false) {
+  return {ring, {datasync ? "fdatasync" : "fsync", fd}, [=](io_uring_sqe& s) {
+            io_uring_prep_fsync(&s, fd, datasync ? IORING_FSYNC_DATASYNC : 0u);
+          }};
+}
+
+/// ftruncate(2).
+inline detail::ftruncate_op ftruncate(io_ring& ring, int fd, std::uint64_t length) {
+  return {ring, fd, length};
+}
+
+/// unlinkat(2); `AT_REMOVEDIR` in `flags` removes a directory.
+inline detail::checked_op<int> unlinkat(io_ring& ring, int dirfd, const char* path,
+                                        int flags = 0) {
+  return {ring, {flags & AT_REMOVEDIR ? "rmdir" : "unlinkat", dirfd, path},
+          [=](io_uring_sqe& s) { io_uring_prep_unlinkat(&s, dirfd, path, flags); }};
+}
+
+/// mkdirat(2).
+inline detail::checked_op<int> mkdirat(io_ring& ring, int dirfd, const char* path, mode_t mode) {
+  return {ring, {"mkdirat", dirfd, path},
+          [=](io_uring_sqe& s) { io_uring_prep_mkdirat(&s, dirfd, path, mode); }};
+}
+
+/// linkat(2); with `AT_SYMLINK_FOLLOW` and `/proc/self/fd/N` it names an `O_TMPFILE` file.
+inline detail::checked_op<int> linkat(io_ring& ring, int old_dirfd, const char* old_path,
+                                      int new_dirfd, const char* new_path, int flags) {
+  return {ring, {"linkat", old_dirfd, old_path, new_path}, [=](io_uring_sqe& s) {
+            io_uring_prep_linkat(&s, old_dirfd, old_path, new_dirfd, new_path, flags);
+          }};
+}
+
+/// renameat2(2) (`flags` as renameat2: `RENAME_NOREPLACE`, `RENAME_EXCHANGE`).
+inline detail::checked_op<int> renameat(io_ring& ring, int old_dirfd, const char* old_path,
+                                        int new_dirfd, const char* new_path,
+                                        unsigned flags = 0) {
+  return {ring, {"renameat", old_dirfd, old_path, new_path}, [=](io_uring_sqe& s) {
+            io_uring_prep_renameat(&s, old_dirfd, old_path, new_dirfd, new_path, flags);
+          }};
+}
+
+/// statx(2). Returns the filled `struct statx`.
+inline detail::statx_op statx(io_ring& ring, int dirfd, const char* path, int flags,
+                              unsigned mask) {
+  return {ring, dirfd, path, flags, mask};
+}
+
+}  // namespace ops
+}  // namespace tempfile

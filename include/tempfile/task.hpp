@@ -1,0 +1,158 @@
+#pragma once
+/// \file
+/// `task<T>`: a lazy, move-only coroutine result with symmetric transfer.
+
+#include <cassert>
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace tempfile {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+struct task_access;
+
+class task_promise_base {
+ public:
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+
+  struct final_awaiter {
+    bool await_ready() const noexcept { return false; }
+    template <class Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) const noexcept {
+      return self.promise().continuation_;
+    }
+    void await_resume() const noexcept {}
+  };
+  final_awaiter final_suspend() const noexcept { return {}; }
+
+  void unhandled_exception() noexcept { error_ = std::current_exception(); }
+
+  void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c; }
+
+ protected:
+  void rethrow_if_failed() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  // A task started from outside any coroutine (sync_wait, spawn) has nobody to resume.
+  std::coroutine_handle<> continuation_ = std::noop_coroutine();
+  std::exception_ptr error_;
+};
+
+template <class T>
+class task_promise : public task_promise_base {
+ public:
+  task<T> get_return_object() noexcept;
+
+  template <class U>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& value) {
+    value_.emplace(std::forward<U>(value));
+  }
+
+  T take() {
+    rethrow_if_failed();
+    assert(value_.has_value());
+    return std::move(*value_);
+  }
+
+ private:
+  std::optional<T> value_;  // optional: T need not be default-constructible
+};
+
+template <>
+class task_promise<void> : public task_promise_base {
+ public:
+  task<void> get_return_object() noexcept;
+  void return_void() const noexcept {}
+  void take() const { rethrow_if_failed(); }
+};
+
+}  // namespace detail
+
+/// A lazy coroutine: nothing runs until it is awaited (or handed to `sync_wait` /
+/// `io_ring::spawn`). Awaiting it transfers control symmetrically, so long chains of
+/// tasks finishing synchronously do not grow the stack. Exceptions propagate to the awaiter.
+/// Destroying a task destroys its coroutine frame, cancelling whatever it is awaiting.
+template <class T>
+class [[nodiscard]] task {
+ public:
+  using promise_type = detail::task_promise<T>;
+
+  task() noexcept = default;
+  task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  task& operator=(task&& other) noexcept {
+    if (this != &other) {
+      reset();
+      handle_ = std::exchange(other.handle_, {});
+    }
+    return *this;
+  }
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  ~task() { reset(); }
+
+  /// True if this task owns a coroutine (a default-constructed or moved-from task does not).
+  explicit operator bool() const noexcept { return static_cast<bool>(handle_); }
+
+  auto operator co_await() const& noexcept { return awaiter{handle_}; }
+  auto operator co_await() const&& noexcept { return awaiter{handle_}; }
+
+ private:
+  using handle_type = std::coroutine_handle<promise_type>;
+  friend promise_type;
+  friend struct detail::task_access;
+
+  explicit task(handle_type h) noexcept : handle_(h) {}
+
+  void reset() noexcept {
+    if (handle_) std::exchange(handle_, {}).destroy();
+  }
+
+  struct awaiter {
+    handle_type handle;
+    bool await_ready() const noexcept { return false; }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> waiting) const noexcept {
+      assert(handle && !handle.done());
+      handle.promise().set_continuation(waiting);
+      return handle;
+    }
+    T await_resume() const { return handle.promise().take(); }
+  };
+
+  handle_type handle_;
+};
+
+namespace detail {
+
+template <class T>
+task<T> task_promise<T>::get_return_object() noexcept {
+  return task<T>{std::coroutine_handle<task_promise<T>>::from_promise(*this)};
+}
+
+inline task<void> task_promise<void>::get_return_object() noexcept {
+  return task<void>{std::coroutine_handle<task_promise<void>>::from_promise(*this)};
+}
+
+/// Lets the runtime start a task from outside a coroutine and collect its result.
+struct task_access {
+  template <class T>
+  static std::coroutine_handle<> handle(const task<T>& t) noexcept {
+    return t.handle_;
+  }
+  template <class T>
+  static T take(task<T>& t) {
+    return t.handle_.promise().take();
+  }
+};
+
+}  // namespace detail
+}  // namespace tempfile

@@ -1,0 +1,8 @@
+#pragma once
+/// \file
+/// Umbrella header: Python's `tempfile` as C++20 coroutines over io_uring.
+
+#include <tempfile/io_ring.hpp>
+#include <tempfile/ops.hpp>
+#include <tempfile/task.hpp>
+#include <tempfile/when_all.hpp>

@@ -1,0 +1,348 @@
+#include <tempfile/io_ring.hpp>
+
+#include <sched.h>
+#include <sys/sysinfo.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "op_names.hpp"
+
+namespace tempfile {
+namespace {
+
+// Everything the library issues; IORING_OP_FTRUNCATE (Linux 6.9) is optional (see ops).
+constexpr unsigned required_ops[] = {
+    IORING_OP_NOP,   IORING_OP_OPENAT,   IORING_OP_READ,    IORING_OP_WRITE,
+    IORING_OP_CLOSE, IORING_OP_FSYNC,    IORING_OP_STATX,   IORING_OP_UNLINKAT,
+    IORING_OP_MKDIRAT, IORING_OP_LINKAT, IORING_OP_RENAMEAT, IORING_OP_ASYNC_CANCEL,
+};
+
+[[noreturn]] void throw_unavailable(int err, const std::string& what) {
+  throw std::system_error(err, std::generic_category(), "io_uring unavailable: " + what);
+}
+
+int setup(io_uring& ring, const ring_options& options) {
+  io_uring_params base{};
+  if (options.cq_entries != 0) {
+    base.flags |= IORING_SETUP_CQSIZE;
+    base.cq_entries = options.cq_entries;
+  }
+  unsigned wanted = IORING_SETUP_SINGLE_ISSUER;
+  if (options.sqpoll)
+    wanted |= IORING_SETUP_SQPOLL;  // the kernel rejects the task-run flags with SQPOLL
+  else
+    wanted |= IORING_SETUP_COOP_TASKRUN |
+              (options.defer_taskrun ? IORING_SETUP_DEFER_TASKRUN : 0u);
+  // A kernel that does not know a flag answers EINVAL: drop the optional ones in turn.
+  const unsigned optional = IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+                            IORING_SETUP_COOP_TASKRUN;
+  int rc = -EINVAL;
+  for (unsigned flags : {wanted, wanted & ~IORING_SETUP_DEFER_TASKRUN, wanted & ~optional}) {
+    io_uring_params params = base;
+    params.flags |= flags;
+    rc = io_uring_queue_init_params(std::max(options.entries, 1u), &ring, &params);
+    if (rc != -EINVAL) break;
+  }
+  return rc;
+}
+
+}  // namespace
+
+namespace detail {
+
+void op_list::push_back(ring_op& op) noexcept {
+  op.prev_ = tail_;
+  op.next_ = nullptr;
+  (tail_ ? tail_->next_ : head_) = &op;
+  tail_ = &op;
+}
+
+void op_list::erase(ring_op& op) noexcept {
+  (op.prev_ ? op.prev_->next_ : head_) = op.next_;
+  (op.next_ ? op.next_->prev_ : tail_) = op.prev_;
+  op.prev_ = op.next_ = nullptr;
+}
+
+ring_op* op_list::pop_front() noexcept {
+  ring_op* op = head_;
+  if (op) erase(*op);
+  return op;
+}
+
+void ring_op::await_suspend(std::coroutine_handle<> waiting) {
+  waiting_ = waiting;
+  ring_->enqueue(*this);
+}
+
+int ring_op::take_result() noexcept {
+  if (stage_ == stage::completed && ring_) ring_->completed_.erase(*this);
+  stage_ = stage::consumed;
+  return result_;
+}
+
+ring_op::~ring_op() {
+  if (ring_ && stage_ != stage::prepared && stage_ != stage::consumed) ring_->abandon(*this);
+}
+
+spawned_promise::spawned_promise(io_ring& ring, task<void>&) noexcept : ring_(ring) {
+  next_ = ring_.spawned_;
+  if (next_) next_->prev_ = this;
+  ring_.spawned_ = this;
+}
+
+spawned_promise::~spawned_promise() {
+  (prev_ ? prev_->next_ : ring_.spawned_) = next_;
+  if (next_) next_->prev_ = prev_;
+}
+
+spawned_task spawned_promise::get_return_object() noexcept {
+  return {std::coroutine_handle<spawned_promise>::from_promise(*this)};
+}
+
+void spawned_promise::unhandled_exception() noexcept {
+  if (!ring_.spawned_error_) ring_.spawned_error_ = std::current_exception();
+}
+
+}  // namespace detail
+
+namespace {
+detail::spawned_task run_detached(io_ring&, task<void> t) { co_await t; }
+}  // namespace
+
+io_ring::io_ring(ring_options options) {
+  if (int rc = setup(ring_, options); rc < 0)
+    throw_unavailable(-rc, "io_uring_setup failed (kernel without io_uring, "
+                           "or disabled by seccomp or kernel.io_uring_disabled)");
+  try {
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    if (!probe) throw_unavailable(ENOSYS, "cannot probe supported opcodes");
+    for (unsigned op = 0; op < supported_.size(); ++op)
+      supported_[op] = io_uring_opcode_supported(probe, static_cast<int>(op)) != 0;
+    io_uring_free_probe(probe);
+    for (unsigned op : required_ops)
+      if (!supports(op))
+        throw_unavailable(ENOSYS, std::string("the kernel lacks ") + detail::op_name(op) +
+                                      " (Linux >= 5.19 is needed)");
+
+    const unsigned workers = options.max_workers ? options.max_workers
+                                                 : static_cast<unsigned>(get_nprocs());
+    unsigned limits[2] = {workers, workers};  // bounded (regular files), unbounded
+    if (int rc = io_uring_register_iowq_max_workers(&ring_, limits); rc < 0)
+      throw std::system_error(-rc, std::generic_category(), "io_uring_register_iowq_max_workers");
+
+    if (options.pin_workers && !options.sqpoll) {
+      // Best effort: a cpuset that forbids the CPU only loses the optimisation.
+      if (int cpu = sched_getcpu(); cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(static_cast<unsigned>(cpu), &set);
+        (void)io_uring_register_iowq_aff(&ring_, sizeof set, &set);
+      }
+    }
+  } catch (...) {
+    io_uring_queue_exit(&ring_);
+    throw;
+  }
+  max_in_flight_ = ring_.cq.ring_entries;
+  ready_.reserve(max_in_flight_);
+  resuming_.reserve(max_in_flight_);
+}
+
+io_ring::~io_ring() {
+  // Destroying a suspended detached task destroys its awaiters, which cancel their ops.
+  while (spawned_)
+    std::coroutine_handle<detail::spawned_promise>::from_promise(*spawned_).destroy();
+  cancel_all_and_drain();
+  io_uring_queue_exit(&ring_);
+}
+
+void io_ring::spawn(task<void> t) {
+  ready_.push_back(run_detached(*this, std::move(t)).handle);
+}
+
+void io_ring::run() {
+  loop_until([this] { return spawned_ == nullptr; });
+  if (spawned_error_) std::rethrow_exception(std::exchange(spawned_error_, nullptr));
+}
+
+void io_ring::drive(std::coroutine_handle<> start) {
+  ready_.push_back(start);
+  loop_until([start] { return start.done(); });
+}
+
+template <class Done>
+void io_ring::loop_until(Done done) {
+  if (driving_) throw std::logic_error("tempfile::io_ring: already driven (sync_wait or run "
+                                       "called from a coroutine on the same ring)");
+  driving_ = true;
+  struct reset {
+    bool& flag;
+    ~reset() { flag = false; }
+  } guard{driving_};
+  for (;;) {
+    run_ready();
+    if (done()) return;
+    wait_for_progress();
+  }
+}
+
+void io_ring::run_ready() {
+  // One batch: coroutines that yield land in ready_ again and run after the next enter,
+  // so a yielding loop cannot starve completions.
+  resuming_.swap(ready_);
+  for (std::size_t i = 0; i < resuming_.size(); ++i)
+    if (std::coroutine_handle<> h = resuming_[i]) h.resume();
+  resuming_.clear();
+}
+
+void io_ring::wait_for_progress() {
+  fill_from_backlog();
+  if (ready_.empty() && in_flight_count_ == 0 && backlog_.empty())
+    throw std::logic_error("tempfile::io_ring: coroutines are suspended with nothing in flight");
+  enter(ready_.empty() ? 1 : 0);
+  reap();
+}
+
+void io_ring::enqueue(detail::ring_op& op) noexcept {
+  if (backlog_.empty() && try_place(op)) return;
+  op.stage_ = detail::ring_op::stage::backlogged;
+  backlog_.push_back(op);
+  ++stats_.backlogged;
+}
+
+bool io_ring::try_place(detail::ring_op& op) noexcept {
+  // Capping ops in flight at the CQ size means the kernel never has to overflow the CQ.
+  if (in_flight_count_ >= max_in_flight_) return false;
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (!sqe) return false;
+  *sqe = op.sqe();
+  io_uring_sqe_set_data(sqe, &op);
+  op.stage_ = detail::ring_op::stage::in_flight;
+  in_flight_.push_back(op);
+  ++in_flight_count_;
+  return true;
+}
+
+void io_ring::fill_from_backlog() {
+  while (!backlog_.empty() && in_flight_count_ < max_in_flight_) {
+    if (io_uring_sq_space_left(&ring_) == 0) {
+      enter(0);  // SQ full: hand it to the kernel and go on filling
+      if (io_uring_sq_space_left(&ring_) == 0) return;
+    }
+    [[maybe_unused]] const bool placed = try_place(*backlog_.pop_front());
+    assert(placed);  // a free SQE and CQ room were checked above
+  }
+}
+
+void io_ring::enter(unsigned wait_for) {
+  for (;;) {
+    ++stats_.enters;
+    // With DEFER_TASKRUN completions are only posted inside io_uring_enter(GETEVENTS).
+    const int rc = wait_for ? io_uring_submit_and_wait(&ring_, wait_for)
+                            : io_uring_submit_and_get_events(&ring_);
+    if (rc >= 0) {
+      stats_.submitted += static_cast<unsigned>(rc);
+      return;
+    }
+    if (rc == -EINTR) continue;
+    if (rc == -EBUSY || rc == -EAGAIN) {  // completions must be reaped before more submits
+      reap();
+      if (wait_for == 0) return;
+      continue;
+    }
+    throw std::system_error(-rc, std::generic_category(), "io_uring_enter");
+  }
+}
+
+void io_ring::reap() {
+  unsigned head;
+  unsigned seen = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    ++seen;
+    auto* op = static_cast<detail::ring_op*>(io_uring_cqe_get_data(cqe));
+    if (!op) continue;  // the library's own cancellations
+    op->result_ = cqe->res;
+    in_flight_.erase(*op);
+    --in_flight_count_;
+    if (op->waiting_) {
+      op->stage_ = detail::ring_op::stage::completed;
+      completed_.push_back(*op);
+      ready_.push_back(op->waiting_);
+    } else {
+      op->stage_ = detail::ring_op::stage::consumed;  // abandoned: nobody will resume
+    }
+  }
+  io_uring_cq_advance(&ring_, seen);
+  stats_.completed += seen;
+}
+
+io_uring_sqe* io_ring::internal_sqe() {
+  for (;;) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    enter(0);
+  }
+}
+
+void io_ring::abandon(detail::ring_op& op) noexcept {
+  using stage = detail::ring_op::stage;
+  switch (op.stage_) {
+    case stage::backlogged:
+      backlog_.erase(op);
+      break;
+    case stage::completed:
+      completed_.erase(op);
+      forget(op.waiting_);
+      break;
+    case stage::in_flight: {
+      // The kernel may still write into the op's buffers: cancel, then wait it out.
+      op.waiting_ = {};
+      io_uring_sqe* cancel = internal_sqe();
+      io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(&op), 0);
+      io_uring_sqe_set_data(cancel, nullptr);
+      while (op.stage_ == stage::in_flight) {
+        enter(1);
+        reap();
+      }
+      break;
+    }
+    case stage::prepared:
+    case stage::consumed:
+      break;
+  }
+  op.stage_ = stage::consumed;
+}
+
+void io_ring::forget(std::coroutine_handle<> waiting) noexcept {
+  for (auto* queue : {&ready_, &resuming_})
+    std::replace(queue->begin(), queue->end(), waiting, std::coroutine_handle<>{});
+}
+
+void io_ring::cancel_all_and_drain() noexcept {
+  // Ops whose awaiters outlive the ring: detach them so their destructors leave us alone.
+  auto detach = [](detail::ring_op& op) {
+    op.ring_ = nullptr;
+    op.waiting_ = {};
+  };
+  while (detail::ring_op* op = backlog_.pop_front()) {
+    detach(*op);
+    op->stage_ = detail::ring_op::stage::consumed;
+  }
+  while (detail::ring_op* op = completed_.pop_front()) detach(*op);
+  if (in_flight_.empty()) return;
+  in_flight_.for_each(detach);
+  io_uring_sqe* cancel = internal_sqe();
+  io_uring_prep_cancel64(cancel, 0, IORING_ASYNC_CANCEL_ANY);
+  io_uring_sqe_set_data(cancel, nullptr);
+  while (!in_flight_.empty()) {
+    enter(1);
+    reap();
+  }
+}
+
+}  // namespace tempfile

@@ -1,0 +1,52 @@
+#include <tempfile/ops.hpp>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+
+namespace tempfile::detail {
+
+void throw_op_error(int err, const op_context& context) {
+  std::string what = context.syscall;
+  if (context.path) {
+    what += ' ';
+    what += context.path;
+    if (context.second_path) {
+      what += " -> ";
+      what += context.second_path;
+    }
+  } else if (context.fd >= 0) {
+    what += " fd " + std::to_string(context.fd);
+  }
+  throw std::system_error(err, std::generic_category(), what);
+}
+
+statx_op::statx_op(io_ring& ring, int dirfd, const char* path, int flags, unsigned mask) noexcept
+    : ring_op(ring), context_{"statx", dirfd, path} {
+  io_uring_prep_statx(&sqe(), dirfd, path, flags, mask, &result_);
+}
+
+struct statx statx_op::await_resume() {
+  if (const int res = take_result(); res < 0) throw_op_error(-res, context_);
+  return result_;
+}
+
+ftruncate_op::ftruncate_op(io_ring& ring, int fd, std::uint64_t length) noexcept
+    : ring_op(ring), fd_(fd), length_(length), native_(ring.supports(ops::ftruncate_opcode)) {
+  if (native_)
+    io_uring_prep_rw(static_cast<int>(ops::ftruncate_opcode), &sqe(), fd, nullptr, 0, length);
+  else
+    io_uring_prep_nop(&sqe());
+}
+
+int ftruncate_op::await_resume() {
+  int res = take_result();
+  if (!native_ && res == 0)
+    res = ::ftruncate(fd_, static_cast<off_t>(length_)) == 0 ? 0 : -errno;
+  if (res < 0) throw_op_error(-res, {"ftruncate", fd_});
+  return res;
+}
+
+}  // namespace tempfile::detail

@@ -1,0 +1,235 @@
+// io_ring, task, sync_wait, when_all, spawn: behaviour, batching, backpressure, lifetime.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <tempfile/tempfile.hpp>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace tempfile;
+
+namespace {
+
+task<int> answer() { co_return 42; }
+task<int> add_one(task<int> t) { co_return co_await t + 1; }
+task<void> fail(std::string message) { throw std::runtime_error(message); co_return; }
+
+task<int> yield_then(io_ring& ring, int yields, int value) {
+  for (int i = 0; i < yields; ++i) co_await ring.yield();
+  co_return value;
+}
+
+task<int> nop_then(io_ring& ring, int value) {
+  co_await ops::nop(ring);
+  co_return value;
+}
+
+task<int> count_sync(int depth) {
+  int total = 0;
+  for (int i = 0; i < depth; ++i) total += co_await answer();
+  co_return total;
+}
+
+// Reads a pipe that never gets data: the op stays in flight until cancelled.
+task<std::size_t> read_pipe(io_ring& ring, int fd, std::vector<std::byte>& buffer) {
+  co_return co_await ops::read(ring, fd, buffer, 0);
+}
+
+struct pipe_pair {
+  int fds[2];
+  pipe_pair() { REQUIRE(::pipe2(fds, O_CLOEXEC) == 0); }
+  ~pipe_pair() {
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sync_wait returns a task value or rethrows its exception", "[runtime]") {
+  io_ring ring;
+  CHECK(sync_wait(ring, add_one(answer())) == 43);
+  CHECK_THROWS_WITH(sync_wait(ring, fail("boom")), "boom");
+}
+
+TEST_CASE("a million synchronously finishing awaits do not grow the stack", "[runtime]") {
+  io_ring ring;
+  CHECK(sync_wait(ring, count_sync(1'000'000)) == 42'000'000);
+}
+
+TEST_CASE("when_all returns results in input order whatever the finishing order", "[runtime]") {
+  io_ring ring;
+  std::vector<task<int>> tasks;
+  for (int i = 0; i < 8; ++i) tasks.push_back(yield_then(ring, 8 - i, i));
+  auto results = sync_wait(ring, when_all(std::move(tasks)));
+  CHECK(results == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
+  CHECK(sync_wait(ring, when_all(std::vector<task<int>>{})).empty());
+}
+
+TEST_CASE("when_all waits for every task, then rethrows the first exception", "[runtime]") {
+  io_ring ring;
+  int finished = 0;
+  auto tracked = [&](int yields, bool throws) -> task<void> {
+    for (int i = 0; i < yields; ++i) co_await ring.yield();
+    ++finished;
+    if (throws) throw std::runtime_error("failed after " + std::to_string(yields));
+  };
+  std::vector<task<void>> tasks;
+  tasks.push_back(tracked(5, false));
+  tasks.push_back(tracked(2, true));  // throws first
+  tasks.push_back(tracked(3, true));
+  tasks.push_back(tracked(9, false));
+  CHECK_THROWS_WITH(sync_wait(ring, when_all(std::move(tasks))), "failed after 2");
+  CHECK(finished == 4);
+}
+
+TEST_CASE("spawn runs detached tasks, run rethrows the first failure after all finish",
+          "[runtime]") {
+  io_ring ring;
+  int done = 0;
+  auto worker = [&](int value) -> task<void> {
+    co_await ops::nop(ring);
+    done += value;
+  };
+  ring.spawn(worker(1));
+  ring.spawn(worker(10));
+  ring.run();
+  CHECK(done == 11);
+
+  ring.spawn(fail("first"));
+  ring.spawn(worker(100));
+  CHECK_THROWS_WITH(ring.run(), "first");
+  CHECK(done == 111);
+  ring.run();  // the error was delivered once
+}
+
+TEST_CASE("ops issued in one turn reach the kernel in one io_uring_enter", "[runtime][batching]") {
+  io_ring ring;
+  std::vector<task<int>> tasks;
+  for (int i = 0; i < 32; ++i) tasks.push_back(nop_then(ring, i));
+  const ring_stats before = ring.stats();
+  auto results = sync_wait(ring, when_all(std::move(tasks)));
+  const ring_stats after = ring.stats();
+  CHECK(results.size() == 32);
+  CHECK(after.submitted - before.submitted == 32);
+  CHECK(after.enters - before.enters == 1);
+}
+
+TEST_CASE("10,000 concurrent ops through an 8-entry SQ", "[runtime][backpressure]") {
+  io_ring ring(ring_options{.entries = 8});
+  REQUIRE(ring.sq_entries() == 8);
+  std::vector<task<int>> tasks;
+  for (int i = 0; i < 10'000; ++i) tasks.push_back(nop_then(ring, i));
+  auto results = sync_wait(ring, when_all(std::move(tasks)));
+  REQUIRE(results.size() == 10'000);
+  for (int i = 0; i < 10'000; ++i) REQUIRE(results[static_cast<std::size_t>(i)] == i);
+  CHECK(ring.stats().backlogged > 0);
+  CHECK(ring.stats().completed == 10'000);
+}
+
+TEST_CASE("10,000 concurrent writes through a tiny CQ land intact", "[runtime][backpressure]") {
+  test::scratch_dir dir;
+  io_ring ring(ring_options{.entries = 4, .cq_entries = 4});
+  REQUIRE(ring.cq_entries() == 4);
+  const int fd = ::open(dir.path().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  auto put = [&](std::size_t i) -> task<std::size_t> {
+    const std::byte value{static_cast<unsigned char>(i % 251)};
+    co_return co_await ops::write(ring, fd, std::span(&value, 1), i);
+  };
+  std::vector<task<std::size_t>> tasks;
+  for (std::size_t i = 0; i < 10'000; ++i) tasks.push_back(put(i));
+  auto written = sync_wait(ring, when_all(std::move(tasks)));
+  for (auto n : written) REQUIRE(n == 1);
+  std::vector<unsigned char> back(10'000);
+  REQUIRE(::pread(fd, back.data(), back.size(), 0) == 10'000);
+  for (std::size_t i = 0; i < back.size(); ++i) REQUIRE(back[i] == i % 251);
+  ::close(fd);
+}
+
+TEST_CASE("destroying a task with a read in flight cancels it before the buffer goes",
+          "[runtime][lifetime]") {
+  io_ring ring;
+  pipe_pair pipe;
+  auto buffer = std::make_unique<std::vector<std::byte>>(64);
+  {
+    auto reader = read_pipe(ring, pipe.fds[0], *buffer);
+    detail::task_access::handle(reader).resume();  // suspends in the read
+    sync_wait(ring, yield_then(ring, 3, 0));        // the read reaches the kernel
+    CHECK(ring.stats().submitted >= 1);
+  }  // frame destroyed: the awaiter cancels and waits for the completion
+  buffer.reset();
+  // The cancelled read took nothing: the bytes are still in the pipe.
+  REQUIRE(::write(pipe.fds[1], "late", 4) == 4);
+  char back[4];
+  REQUIRE(::read(pipe.fds[0], back, 4) == 4);
+  CHECK(std::string(back, 4) == "late");
+}
+
+TEST_CASE("destroying the ring with spawned tasks mid-read cancels everything",
+          "[runtime][lifetime]") {
+  pipe_pair pipe;
+  std::vector<std::vector<std::byte>> buffers(16, std::vector<std::byte>(32));
+  {
+    io_ring ring;
+    auto reader = [&](std::vector<std::byte>& b) -> task<void> {
+      co_await read_pipe(ring, pipe.fds[0], b);
+    };
+    for (auto& b : buffers) ring.spawn(reader(b));
+    sync_wait(ring, yield_then(ring, 2, 0));
+    CHECK(ring.stats().submitted >= 16);
+  }
+  buffers.clear();
+  REQUIRE(::write(pipe.fds[1], "x", 1) == 1);
+  char c;
+  CHECK(::read(pipe.fds[0], &c, 1) == 1);
+}
+
+TEST_CASE("a task outliving its ring is destroyed safely afterwards", "[runtime][lifetime]") {
+  pipe_pair pipe;
+  std::vector<std::byte> buffer(16);
+  task<std::size_t> reader;
+  {
+    io_ring ring;
+    reader = read_pipe(ring, pipe.fds[0], buffer);
+    detail::task_access::handle(reader).resume();
+    sync_wait(ring, yield_then(ring, 2, 0));
+  }  // the ring cancels and drains the read and detaches its awaiter
+  reader = {};  // destroying the frame now touches no ring
+  SUCCEED();
+}
+
+TEST_CASE("an op waiting in the backlog is dropped cleanly when its task dies",
+          "[runtime][lifetime]") {
+  io_ring ring(ring_options{.entries = 1, .cq_entries = 2});
+  pipe_pair pipe;
+  std::vector<std::vector<std::byte>> buffers(8, std::vector<std::byte>(8));
+  {
+    std::vector<task<std::size_t>> readers;
+    for (auto& b : buffers) readers.push_back(read_pipe(ring, pipe.fds[0], b));
+    for (auto& r : readers) detail::task_access::handle(r).resume();
+    sync_wait(ring, yield_then(ring, 2, 0));
+    CHECK(ring.stats().backlogged > 0);
+  }
+  CHECK(sync_wait(ring, nop_then(ring, 7)) == 7);  // the ring still works
+}
+
+TEST_CASE("an unused ring is created and destroyed", "[runtime]") {
+  io_ring ring;
+  CHECK(ring.sq_entries() >= 256);
+  CHECK(ring.cq_entries() >= ring.sq_entries());
+  CHECK((ring.setup_flags() & IORING_SETUP_SINGLE_ISSUER) != 0);
+  CHECK(ring.supports(IORING_OP_OPENAT));
+}
+
+TEST_CASE("sync_wait from inside a coroutine on the same ring is refused", "[runtime]") {
+  io_ring ring;
+  auto nested = [&]() -> task<int> { co_return sync_wait(ring, answer()); };
+  CHECK_THROWS_AS(sync_wait(ring, nested()), std::logic_error);
+}

@@ -1,0 +1,75 @@
+#pragma once
+// Helpers shared by the tests: scratch directories, descriptor counts, error matchers.
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <system_error>
+
+namespace test {
+
+/// A directory made synchronously for one test and removed with everything in it.
+class scratch_dir {
+ public:
+  scratch_dir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "tempfile-test-XXXXXX");
+    if (!::mkdtemp(pattern.data())) throw std::system_error(errno, std::generic_category());
+    path_ = pattern;
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, ec);
+    std::filesystem::remove_all(path_, ec);
+  }
+  scratch_dir(const scratch_dir&) = delete;
+  scratch_dir& operator=(const scratch_dir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  std::size_t entries() const {
+    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(path_),
+                                                  std::filesystem::directory_iterator()));
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Number of descriptors this process has open.
+inline int open_fds() {
+  int count = 0;
+  for ([[maybe_unused]] auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++count;
+  return count - 1;  // the iterator's own descriptor
+}
+
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Matches a std::system_error carrying `errno_value`.
+class errno_matcher : public Catch::MatcherBase<std::system_error> {
+ public:
+  explicit errno_matcher(int e) : expected_(e) {}
+  bool match(const std::system_error& e) const override {
+    return e.code() == std::error_code(expected_, std::generic_category());
+  }
+  std::string describe() const override {
+    return "has errno " + std::to_string(expected_) + " (" +
+           std::generic_category().message(expected_) + ")";
+  }
+
+ private:
+  int expected_;
+};
+inline errno_matcher has_errno(int e) { return errno_matcher(e); }
+
+}  // namespace test
