@@ -6,3 +6,5 @@
 #include <tempfile/ops.hpp>
 #include <tempfile/task.hpp>
 #include <tempfile/when_all.hpp>
+#include <tempfile/options.hpp>
+#include <tempfile/unique_fd.hpp>

@@ -1,0 +1,66 @@
+#pragma once
+/// \file
+/// `options`: Python's keyword arguments, one builder for every factory.
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace tempfile {
+
+/// Python's keyword arguments for every function of the library. Each function reads the
+/// ones it documents and ignores the rest. Setters only store (a bad mode is rejected by
+/// the function that opens the file) and return `*this` for chaining:
+/// `options().suffix(".json").dir(uploads)`. A class with a user-provided constructor on
+/// purpose: g++ 12 destroys an aggregate temporary brace-initialised inside `co_await` twice.
+class options {
+ public:
+  options() {}  // user-provided: see above
+
+  options& suffix(std::string value) { suffix_ = std::move(value); return *this; }
+  options& prefix(std::string value) { prefix_ = std::move(value); return *this; }
+  options& dir(std::filesystem::path value) { dir_ = std::move(value); return *this; }
+  options& text(bool value) { text_ = value; return *this; }
+  options& mode(std::string value) { mode_ = std::move(value); return *this; }
+  options& buffering(long value) { buffering_ = value; return *this; }
+  options& auto_delete(bool value) { auto_delete_ = value; return *this; }
+  options& delete_on_close(bool value) { delete_on_close_ = value; return *this; }
+  options& max_size(std::size_t value) { max_size_ = value; return *this; }
+  options& ignore_cleanup_errors(bool value) { ignore_cleanup_errors_ = value; return *this; }
+
+  /// Appended to generated names; default "".
+  const std::string& suffix() const noexcept { return suffix_; }
+  /// Prepended to generated names; unset means `gettempprefix()`.
+  const std::optional<std::string>& prefix() const noexcept { return prefix_; }
+  /// Where files are created; unset means `gettempdir()`.
+  const std::optional<std::filesystem::path>& dir() const noexcept { return dir_; }
+  /// `mkstemp` only: Python's text flag (no effect on Linux); default false.
+  bool text() const noexcept { return text_; }
+  /// File mode string; default "w+b".
+  const std::string& mode() const noexcept { return mode_; }
+  /// -1: default buffer, 0: unbuffered, n > 1: n-byte buffer (1 means the default).
+  long buffering() const noexcept { return buffering_; }
+  /// Named file and directory: delete at all (Python's `delete=`); default true.
+  bool auto_delete() const noexcept { return auto_delete_; }
+  /// Named file: delete at `close()` rather than at destruction; default true.
+  bool delete_on_close() const noexcept { return delete_on_close_; }
+  /// Spooled file: bytes kept in memory before rollover; 0 means no size limit.
+  std::size_t max_size() const noexcept { return max_size_; }
+  /// Directory: cleanup never throws; default false.
+  bool ignore_cleanup_errors() const noexcept { return ignore_cleanup_errors_; }
+
+ private:
+  std::string suffix_;
+  std::optional<std::string> prefix_;
+  std::optional<std::filesystem::path> dir_;
+  bool text_ = false;
+  std::string mode_ = "w+b";
+  long buffering_ = -1;
+  bool auto_delete_ = true;
+  bool delete_on_close_ = true;
+  std::size_t max_size_ = 0;
+  bool ignore_cleanup_errors_ = false;
+};
+
+}  // namespace tempfile
