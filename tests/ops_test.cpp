@@ -61,12 +61,17 @@ TEST_CASE("ops::write and ops::read use explicit offsets", "[ops]") {
   test::scratch_dir dir;
   const int fd = open_tmpfile(dir);
   auto run = [&]() -> task<std::string> {
-    CHECK(co_await ops::write(ring, fd, bytes("world"), 6) == 5);
-    CHECK(co_await ops::write(ring, fd, bytes("hello "), 0) == 6);
+    const std::size_t second = co_await ops::write(ring, fd, bytes("world"), 6);
+    const std::size_t first = co_await ops::write(ring, fd, bytes("hello "), 0);
+    CHECK(second == 5);
+    CHECK(first == 6);
     std::string back(11, '\0');
-    CHECK(co_await ops::read(ring, fd, std::as_writable_bytes(std::span(back)), 0) == 11);
+    const std::size_t got = co_await ops::read(ring, fd, std::as_writable_bytes(std::span(back)), 0);
+    CHECK(got == 11);
     std::string tail(8, '\0');
-    CHECK(co_await ops::read(ring, fd, std::as_writable_bytes(std::span(tail)), 11) == 0);
+    const std::size_t past_end =
+        co_await ops::read(ring, fd, std::as_writable_bytes(std::span(tail)), 11);
+    CHECK(past_end == 0);
     co_return back;
   };
   CHECK(sync_wait(ring, run()) == "hello world");

@@ -1,0 +1,113 @@
+#pragma once
+/// \file
+/// `buffered_file`: the file core every on-disk file type shares — Python's buffered file
+/// protocol as a positioned stream over explicit-offset io_uring reads and writes.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include <tempfile/file_mode.hpp>
+#include <tempfile/file_protocol.hpp>
+#include <tempfile/io_ring.hpp>
+#include <tempfile/task.hpp>
+#include <tempfile/unique_fd.hpp>
+
+namespace tempfile {
+
+/// Buffer size used when `buffering` is -1 (or 1). Large enough that 4 KiB writes reach the
+/// kernel as 256 KiB io_uring writes (see README, "Buffering").
+inline constexpr std::size_t default_buffer_size = 256 * 1024;
+
+/// A positioned, buffered byte stream over a descriptor. One buffer serves either as a
+/// write-back buffer (dirty bytes not yet written) or as read-ahead, never both at once.
+/// I/O on a closed file, reading a write-only file or writing a read-only one throws
+/// `std::system_error` (EBADF). The `io_ring` must outlive the file.
+class buffered_file : public detail::file_protocol<buffered_file> {
+ public:
+  using file_protocol::read;
+  using file_protocol::write;
+
+  /// The moved-from file is closed and owns nothing.
+  buffered_file(buffered_file&& other) noexcept;
+  buffered_file& operator=(buffered_file&& other) noexcept;
+  buffered_file(const buffered_file&) = delete;
+  buffered_file& operator=(const buffered_file&) = delete;
+  /// Closes an unclosed file synchronously (deleting it where due); never throws.
+  ~buffered_file();
+
+  /// Python's readinto: fills `buffer` unless end of file comes first; returns the count.
+  task<std::size_t> read(std::span<std::byte> buffer);
+  /// Writes all of `data` (buffered unless `buffering` is 0); returns `data.size()`.
+  task<std::size_t> write(std::span<const std::byte> data);
+  /// Moves the position (SEEK_SET, SEEK_CUR, SEEK_END); returns it. Never does I/O.
+  std::int64_t seek(std::int64_t offset, int whence = SEEK_SET);
+  std::int64_t tell() const;
+  /// Resizes the file to `size` (default: the position); the position is unchanged.
+  task<std::int64_t> truncate(std::optional<std::int64_t> size = {});
+  /// Writes buffered data to the file (not an fsync).
+  task<void> flush();
+  /// Flushes, closes and deletes where due. Idempotent. If the flush fails the file stays
+  /// open with its data buffered, and the error is thrown.
+  task<void> close();
+
+  bool closed() const noexcept { return closed_; }
+  std::string_view mode() const noexcept { return mode_.text; }
+  bool isatty() const;
+  bool readable() const;
+  bool writable() const;
+  bool seekable() const;
+  int fileno() const;
+  /// Bytes of buffer in use: 0 when unbuffered.
+  std::size_t buffer_size() const noexcept { return capacity_; }
+
+ protected:
+  /// What becomes of the file's data: `anonymous` (no name, gone at close unless linked),
+  /// `kept` (named, survives), or named and removed at close or at destruction.
+  enum class removal { anonymous, kept, on_close, on_destroy };
+
+  /// `description` names the file in errors: its path, or its directory when unnamed.
+  buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
+                std::filesystem::path description);
+
+  io_ring& ring() const noexcept { return *ring_; }
+  const std::filesystem::path& description() const noexcept { return description_; }
+  void set_description(std::filesystem::path description) { description_ = std::move(description); }
+  /// `path` is removed as `when` says; data of a `kept` file is flushed even at destruction.
+  void set_removal(removal when, std::filesystem::path path = {});
+  void check_open() const;
+  [[noreturn]] void fail(int error, const char* operation) const;
+
+ private:
+  task<void> write_all(std::span<const std::byte> data, std::int64_t offset);
+  task<std::size_t> read_at(std::span<std::byte> buffer, std::int64_t offset);
+  task<void> flush_buffer();
+  void check_readable() const;
+  void check_writable() const;
+  void ensure_buffer();
+  void write_back_on_destroy() noexcept;
+  void swap(buffered_file& other) noexcept;
+
+  // The defaults describe a closed file that owns nothing: what a move leaves behind.
+  io_ring* ring_ = nullptr;
+  unique_fd fd_;
+  file_mode mode_;
+  std::filesystem::path description_;
+  removal removal_ = removal::anonymous;
+  std::filesystem::path removal_path_;
+  std::size_t capacity_ = 0;
+  std::vector<std::byte> buffer_;  // allocated at first use
+  std::int64_t buffer_offset_ = 0; // file offset of buffer_[0]
+  std::size_t buffer_len_ = 0;     // valid bytes in buffer_
+  bool dirty_ = false;             // buffer_ holds bytes not yet written
+  std::int64_t pos_ = 0;
+  std::int64_t end_ = 0;           // size of the file, buffered bytes included
+  bool closed_ = true;
+};
+
+}  // namespace tempfile

@@ -1,0 +1,299 @@
+#include <tempfile/buffered_file.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include <tempfile/ops.hpp>
+
+namespace tempfile {
+namespace {
+
+std::size_t buffer_capacity(long buffering) {
+  if (buffering == 0) return 0;
+  if (buffering > 1) return static_cast<std::size_t>(buffering);
+  return default_buffer_size;  // -1 (and 1, line buffering, which bytes files lack)
+}
+
+}  // namespace
+
+buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
+                             std::filesystem::path description)
+    : ring_(&ring),
+      fd_(std::move(fd)),
+      mode_(std::move(mode)),
+      description_(std::move(description)),
+      capacity_(buffer_capacity(buffering)),
+      closed_(false) {}
+
+buffered_file::buffered_file(buffered_file&& other) noexcept { swap(other); }
+
+buffered_file& buffered_file::operator=(buffered_file&& other) noexcept {
+  buffered_file(std::move(other)).swap(*this);  // the temporary takes our old file down
+  return *this;
+}
+
+void buffered_file::swap(buffered_file& other) noexcept {
+  using std::swap;
+  swap(ring_, other.ring_);
+  swap(fd_, other.fd_);
+  swap(mode_, other.mode_);
+  swap(description_, other.description_);
+  swap(removal_, other.removal_);
+  swap(removal_path_, other.removal_path_);
+  swap(capacity_, other.capacity_);
+  swap(buffer_, other.buffer_);
+  swap(buffer_offset_, other.buffer_offset_);
+  swap(buffer_len_, other.buffer_len_);
+  swap(dirty_, other.dirty_);
+  swap(pos_, other.pos_);
+  swap(end_, other.end_);
+  swap(closed_, other.closed_);
+}
+
+buffered_file::~buffered_file() {
+  if (closed_) return;
+  if (removal_ == removal::kept) write_back_on_destroy();
+  fd_.reset();
+  if (removal_ == removal::on_close || removal_ == removal::on_destroy)
+    ::unlink(removal_path_.c_str());
+}
+
+void buffered_file::write_back_on_destroy() noexcept {
+  // A destructor cannot await: synchronous, best effort, so a kept file keeps its data.
+  std::size_t done = 0;
+  while (dirty_ && done < buffer_len_) {
+    const ssize_t n = ::pwrite(fd_.get(), buffer_.data() + done, buffer_len_ - done,
+                               buffer_offset_ + static_cast<std::int64_t>(done));
+    if (n <= 0 && errno != EINTR) return;
+    if (n > 0) done += static_cast<std::size_t>(n);
+  }
+}
+
+void buffered_file::set_removal(removal when, std::filesystem::path path) {
+  removal_ = when;
+  removal_path_ = std::move(path);
+}
+
+void buffered_file::fail(int error, const char* operation) const {
+  throw std::system_error(error, std::generic_category(),
+                          std::string(operation) + " " + description_.string());
+}
+
+void buffered_file::check_open() const {
+  if (closed_) fail(EBADF, "I/O on closed file");
+}
+
+void buffered_file::check_readable() const {
+  check_open();
+  if (!mode_.readable) fail(EBADF, "read from file opened write-only:");
+}
+
+void buffered_file::check_writable() const {
+  check_open();
+  if (!mode_.writable) fail(EBADF, "write to file opened read-only:");
+}
+
+void buffered_file::ensure_buffer() {
+  if (buffer_.size() != capacity_) buffer_.resize(capacity_);
+}
+
+task<void> buffered_file::write_all(std::span<const std::byte> data, std::int64_t offset) {
+  int error = 0;
+  try {
+    while (!data.empty()) {
+      const std::size_t n =
+          co_await ops::write(*ring_, fd_.get(), data, static_cast<std::uint64_t>(offset));
+      if (n == 0) {
+        error = EIO;  // no progress: do not spin
+        break;
+      }
+      data = data.subspan(n);
+      offset += static_cast<std::int64_t>(n);
+    }
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  if (error) fail(error, "write");
+}
+
+task<std::size_t> buffered_file::read_at(std::span<std::byte> buffer, std::int64_t offset) {
+  std::size_t done = 0;
+  int error = 0;
+  try {
+    while (done < buffer.size()) {
+      const std::size_t n = co_await ops::read(*ring_, fd_.get(), buffer.subspan(done),
+                                               static_cast<std::uint64_t>(offset) + done);
+      if (n == 0) break;  // end of file
+      done += n;
+    }
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  if (error) fail(error, "read");
+  co_return done;
+}
+
+task<void> buffered_file::flush_buffer() {
+  if (!dirty_) co_return;
+  // On failure the bytes stay buffered and dirty: a later flush writes them again.
+  co_await write_all(std::span(buffer_).first(buffer_len_), buffer_offset_);
+  dirty_ = false;
+  buffer_len_ = 0;
+}
+
+task<std::size_t> buffered_file::read(std::span<std::byte> out) {
+  check_readable();
+  co_await flush_buffer();
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const std::int64_t cached_end = buffer_offset_ + static_cast<std::int64_t>(buffer_len_);
+    if (pos_ >= buffer_offset_ && pos_ < cached_end) {
+      const auto from = static_cast<std::size_t>(pos_ - buffer_offset_);
+      const std::size_t n = std::min(out.size() - done, buffer_len_ - from);
+      std::memcpy(out.data() + done, buffer_.data() + from, n);
+      done += n;
+      pos_ += static_cast<std::int64_t>(n);
+      continue;
+    }
+    const auto rest = out.subspan(done);
+    if (rest.size() >= capacity_) {  // unbuffered, or too large to gain from read-ahead
+      const std::size_t n = co_await read_at(rest, pos_);
+      done += n;
+      pos_ += static_cast<std::int64_t>(n);
+      break;
+    }
+    ensure_buffer();
+    buffer_len_ = 0;
+    buffer_offset_ = pos_;
+    buffer_len_ = co_await read_at(buffer_, pos_);
+    if (buffer_len_ == 0) break;
+  }
+  co_return done;
+}
+
+task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
+  check_writable();
+  if (mode_.append) pos_ = end_;
+  const std::size_t total = data.size();
+  if (!dirty_) {
+    buffer_len_ = 0;  // read-ahead may cover what we are about to change
+  } else if (pos_ != buffer_offset_ + static_cast<std::int64_t>(buffer_len_)) {
+    co_await flush_buffer();  // the buffer holds one contiguous run
+  }
+  while (!data.empty()) {
+    if (buffer_len_ == 0 && data.size() >= capacity_) {  // nothing to coalesce: no copy
+      co_await write_all(data, pos_);
+      pos_ += static_cast<std::int64_t>(data.size());
+      break;
+    }
+    ensure_buffer();
+    if (buffer_len_ == 0) buffer_offset_ = pos_;
+    const std::size_t n = std::min(data.size(), capacity_ - buffer_len_);
+    std::memcpy(buffer_.data() + buffer_len_, data.data(), n);
+    buffer_len_ += n;
+    dirty_ = true;
+    pos_ += static_cast<std::int64_t>(n);
+    end_ = std::max(end_, pos_);
+    data = data.subspan(n);
+    if (buffer_len_ == capacity_) co_await flush_buffer();
+  }
+  end_ = std::max(end_, pos_);
+  co_return total;
+}
+
+std::int64_t buffered_file::seek(std::int64_t offset, int whence) {
+  check_open();
+  std::int64_t base;
+  switch (whence) {
+    case SEEK_SET: base = 0; break;
+    case SEEK_CUR: base = pos_; break;
+    case SEEK_END: base = end_; break;
+    default: fail(EINVAL, "seek with invalid whence:");
+  }
+  if (offset < 0 && base + offset < 0) fail(EINVAL, "seek to a negative position:");
+  pos_ = base + offset;
+  return pos_;
+}
+
+std::int64_t buffered_file::tell() const {
+  check_open();
+  return pos_;
+}
+
+task<std::int64_t> buffered_file::truncate(std::optional<std::int64_t> size) {
+  check_writable();
+  const std::int64_t new_size = size.value_or(pos_);
+  if (new_size < 0) fail(EINVAL, "truncate to a negative size:");
+  co_await flush_buffer();
+  buffer_len_ = 0;  // read-ahead may extend past the new end
+  int error = 0;
+  try {
+    co_await ops::ftruncate(*ring_, fd_.get(), static_cast<std::uint64_t>(new_size));
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  if (error) fail(error, "truncate");
+  end_ = new_size;
+  co_return new_size;
+}
+
+task<void> buffered_file::flush() {
+  check_open();
+  co_await flush_buffer();
+}
+
+task<void> buffered_file::close() {
+  if (closed_) co_return;
+  co_await flush_buffer();
+  closed_ = true;
+  buffer_ = {};
+  buffer_len_ = 0;
+  int error = 0;
+  const char* failed = nullptr;
+  try {
+    failed = "close";
+    co_await ops::close(*ring_, fd_.release());
+    if (removal_ == removal::on_close) {
+      failed = "delete";
+      removal_ = removal::kept;  // removed now, whatever the outcome
+      co_await ops::unlinkat(*ring_, AT_FDCWD, removal_path_.c_str(), 0);
+    }
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  if (error) fail(error, failed);
+}
+
+bool buffered_file::isatty() const {
+  check_open();
+  return ::isatty(fd_.get()) == 1;
+}
+
+bool buffered_file::readable() const {
+  check_open();
+  return mode_.readable;
+}
+
+bool buffered_file::writable() const {
+  check_open();
+  return mode_.writable;
+}
+
+bool buffered_file::seekable() const {
+  check_open();
+  return true;
+}
+
+int buffered_file::fileno() const {
+  check_open();
+  return fd_.get();
+}
+
+}  // namespace tempfile
