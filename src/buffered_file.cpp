@@ -15,6 +15,18 @@
 namespace tempfile {
 namespace {
 
+/// Writes all of `data` at `offset`, completing short writes. Takes no `this`, so a
+/// background write stays valid when its file object is moved.
+task<void> write_fully(io_ring& ring, int fd, std::span<const std::byte> data,
+                       std::int64_t offset) {
+  while (!data.empty()) {
+    const std::size_t n = co_await ops::write(ring, fd, data, static_cast<std::uint64_t>(offset));
+    if (n == 0) throw std::system_error(EIO, std::generic_category(), "write made no progress");
+    data = data.subspan(n);
+    offset += static_cast<std::int64_t>(n);
+  }
+}
+
 std::size_t buffer_capacity(long buffering) {
   if (buffering == 0) return 0;
   if (buffering > 1) return static_cast<std::size_t>(buffering);
@@ -52,12 +64,17 @@ void buffered_file::swap(buffered_file& other) noexcept {
   swap(buffer_offset_, other.buffer_offset_);
   swap(buffer_len_, other.buffer_len_);
   swap(dirty_, other.dirty_);
+  swap(behind_, other.behind_);
+  swap(behind_offset_, other.behind_offset_);
+  swap(behind_len_, other.behind_len_);
+  swap(behind_write_, other.behind_write_);
   swap(pos_, other.pos_);
   swap(end_, other.end_);
   swap(closed_, other.closed_);
 }
 
 buffered_file::~buffered_file() {
+  behind_write_ = {};  // cancels or waits out a background write before anything goes
   if (closed_) return;
   if (removal_ == removal::kept) write_back_on_destroy();
   fd_.reset();
@@ -67,13 +84,19 @@ buffered_file::~buffered_file() {
 
 void buffered_file::write_back_on_destroy() noexcept {
   // A destructor cannot await: synchronous, best effort, so a kept file keeps its data.
-  std::size_t done = 0;
-  while (dirty_ && done < buffer_len_) {
-    const ssize_t n = ::pwrite(fd_.get(), buffer_.data() + done, buffer_len_ - done,
-                               buffer_offset_ + static_cast<std::int64_t>(done));
-    if (n <= 0 && errno != EINTR) return;
-    if (n > 0) done += static_cast<std::size_t>(n);
-  }
+  auto write_back = [fd = fd_.get()](const std::vector<std::byte>& bytes, std::size_t len,
+                                     std::int64_t offset) {
+    for (std::size_t done = 0; done < len;) {
+      const ssize_t n = ::pwrite(fd, bytes.data() + done, len - done,
+                                 offset + static_cast<std::int64_t>(done));
+      if (n > 0)
+        done += static_cast<std::size_t>(n);
+      else if (errno != EINTR)
+        return;
+    }
+  };
+  write_back(behind_, behind_len_, behind_offset_);
+  if (dirty_) write_back(buffer_, buffer_len_, buffer_offset_);
 }
 
 void buffered_file::set_removal(removal when, std::filesystem::path path) {
@@ -107,16 +130,7 @@ void buffered_file::ensure_buffer() {
 task<void> buffered_file::write_all(std::span<const std::byte> data, std::int64_t offset) {
   int error = 0;
   try {
-    while (!data.empty()) {
-      const std::size_t n =
-          co_await ops::write(*ring_, fd_.get(), data, static_cast<std::uint64_t>(offset));
-      if (n == 0) {
-        error = EIO;  // no progress: do not spin
-        break;
-      }
-      data = data.subspan(n);
-      offset += static_cast<std::int64_t>(n);
-    }
+    co_await write_fully(*ring_, fd_.get(), data, offset);
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
@@ -140,12 +154,48 @@ task<std::size_t> buffered_file::read_at(std::span<std::byte> buffer, std::int64
   co_return done;
 }
 
+task<void> buffered_file::settle_write_behind() {
+  if (behind_len_ == 0) co_return;
+  int error = 0;
+  try {
+    if (behind_write_) {
+      const task<void> pending = std::move(behind_write_);
+      co_await pending;
+    } else {  // an earlier background write failed: its bytes are still here
+      co_await write_fully(*ring_, fd_.get(), std::span(behind_).first(behind_len_),
+                           behind_offset_);
+    }
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  if (error) fail(error, "write");
+  behind_len_ = 0;
+}
+
+task<void> buffered_file::write_behind() {
+  co_await settle_write_behind();  // one in flight at a time: ordered, bounded memory
+  std::swap(buffer_, behind_);
+  behind_offset_ = buffer_offset_;
+  behind_len_ = std::exchange(buffer_len_, 0);
+  dirty_ = false;
+  behind_write_ = write_fully(*ring_, fd_.get(), std::span(behind_).first(behind_len_),
+                              behind_offset_);
+  detail::task_access::start(behind_write_);
+}
+
 task<void> buffered_file::flush_buffer() {
+  co_await settle_write_behind();
   if (!dirty_) co_return;
   // On failure the bytes stay buffered and dirty: a later flush writes them again.
   co_await write_all(std::span(buffer_).first(buffer_len_), buffer_offset_);
   dirty_ = false;
   buffer_len_ = 0;
+}
+
+bool buffered_file::continues_pending_writes() const noexcept {
+  if (dirty_) return pos_ == buffer_offset_ + static_cast<std::int64_t>(buffer_len_);
+  if (behind_len_ != 0) return pos_ == behind_offset_ + static_cast<std::int64_t>(behind_len_);
+  return true;
 }
 
 task<std::size_t> buffered_file::read(std::span<std::byte> out) {
@@ -182,11 +232,10 @@ task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
   check_writable();
   if (mode_.append) pos_ = end_;
   const std::size_t total = data.size();
-  if (!dirty_) {
-    buffer_len_ = 0;  // read-ahead may cover what we are about to change
-  } else if (pos_ != buffer_offset_ + static_cast<std::int64_t>(buffer_len_)) {
-    co_await flush_buffer();  // the buffer holds one contiguous run
-  }
+  // Pending writes form one contiguous run ending where this one starts, or are flushed:
+  // a write elsewhere must not race or reorder with them.
+  if (!continues_pending_writes()) co_await flush_buffer();
+  if (!dirty_) buffer_len_ = 0;  // read-ahead may cover what we are about to change
   while (!data.empty()) {
     if (buffer_len_ == 0 && data.size() >= capacity_) {  // nothing to coalesce: no copy
       co_await write_all(data, pos_);
@@ -202,7 +251,7 @@ task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
     pos_ += static_cast<std::int64_t>(n);
     end_ = std::max(end_, pos_);
     data = data.subspan(n);
-    if (buffer_len_ == capacity_) co_await flush_buffer();
+    if (buffer_len_ == capacity_) co_await write_behind();
   }
   end_ = std::max(end_, pos_);
   co_return total;
@@ -254,6 +303,7 @@ task<void> buffered_file::close() {
   co_await flush_buffer();
   closed_ = true;
   buffer_ = {};
+  behind_ = {};
   buffer_len_ = 0;
   int error = 0;
   const char* failed = nullptr;

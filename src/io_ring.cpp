@@ -170,9 +170,9 @@ void io_ring::run() {
   if (spawned_error_) std::rethrow_exception(std::exchange(spawned_error_, nullptr));
 }
 
-void io_ring::drive(std::coroutine_handle<> start) {
-  ready_.push_back(start);
-  loop_until([start] { return start.done(); });
+void io_ring::drive(std::coroutine_handle<> until_done, bool resume_first) {
+  if (resume_first) ready_.push_back(until_done);
+  loop_until([until_done] { return until_done.done(); });
 }
 
 template <class Done>

@@ -160,7 +160,7 @@ TEST_CASE("destroying a task with a read in flight cancels it before the buffer 
   auto buffer = std::make_unique<std::vector<std::byte>>(64);
   {
     auto reader = read_pipe(ring, pipe.fds[0], *buffer);
-    detail::task_access::handle(reader).resume();  // suspends in the read
+    detail::task_access::start(reader);  // suspends in the read
     sync_wait(ring, yield_then(ring, 3, 0));        // the read reaches the kernel
     CHECK(ring.stats().submitted >= 1);
   }  // frame destroyed: the awaiter cancels and waits for the completion
@@ -198,7 +198,7 @@ TEST_CASE("a task outliving its ring is destroyed safely afterwards", "[runtime]
   {
     io_ring ring;
     reader = read_pipe(ring, pipe.fds[0], buffer);
-    detail::task_access::handle(reader).resume();
+    detail::task_access::start(reader);
     sync_wait(ring, yield_then(ring, 2, 0));
   }  // the ring cancels and drains the read and detaches its awaiter
   reader = {};  // destroying the frame now touches no ring
@@ -213,7 +213,7 @@ TEST_CASE("an op waiting in the backlog is dropped cleanly when its task dies",
   {
     std::vector<task<std::size_t>> readers;
     for (auto& b : buffers) readers.push_back(read_pipe(ring, pipe.fds[0], b));
-    for (auto& r : readers) detail::task_access::handle(r).resume();
+    for (auto& r : readers) detail::task_access::start(r);
     sync_wait(ring, yield_then(ring, 2, 0));
     CHECK(ring.stats().backlogged > 0);
   }
@@ -232,4 +232,16 @@ TEST_CASE("sync_wait from inside a coroutine on the same ring is refused", "[run
   io_ring ring;
   auto nested = [&]() -> task<int> { co_return sync_wait(ring, answer()); };
   CHECK_THROWS_AS(sync_wait(ring, nested()), std::logic_error);
+}
+
+TEST_CASE("a task started early can be awaited later, finished or not", "[runtime]") {
+  io_ring ring;
+  auto early = nop_then(ring, 5);
+  detail::task_access::start(early);  // suspended in its nop
+  CHECK(sync_wait(ring, std::move(early)) == 5);
+
+  auto done_early = answer();
+  detail::task_access::start(done_early);  // runs to completion at once
+  auto join = [&]() -> task<int> { co_return co_await done_early; };
+  CHECK(sync_wait(ring, join()) == 42);
 }

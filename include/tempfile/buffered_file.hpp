@@ -24,8 +24,11 @@ namespace tempfile {
 /// kernel as 256 KiB io_uring writes (see README, "Buffering").
 inline constexpr std::size_t default_buffer_size = 256 * 1024;
 
-/// A positioned, buffered byte stream over a descriptor. One buffer serves either as a
+/// A positioned, buffered byte stream over a descriptor. The buffer serves either as a
 /// write-back buffer (dirty bytes not yet written) or as read-ahead, never both at once.
+/// Sequential writes are pipelined: a full buffer is written in the background while the
+/// next one fills (write-behind); its completion is awaited before any other I/O that
+/// could observe or reorder it, and a failure surfaces at that point with the bytes kept.
 /// I/O on a closed file, reading a write-only file or writing a read-only one throws
 /// `std::system_error` (EBADF). The `io_ring` must outlive the file.
 class buffered_file : public detail::file_protocol<buffered_file> {
@@ -87,6 +90,9 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   task<void> write_all(std::span<const std::byte> data, std::int64_t offset);
   task<std::size_t> read_at(std::span<std::byte> buffer, std::int64_t offset);
   task<void> flush_buffer();
+  task<void> write_behind();
+  task<void> settle_write_behind();
+  bool continues_pending_writes() const noexcept;
   void check_readable() const;
   void check_writable() const;
   void ensure_buffer();
@@ -105,6 +111,10 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   std::int64_t buffer_offset_ = 0; // file offset of buffer_[0]
   std::size_t buffer_len_ = 0;     // valid bytes in buffer_
   bool dirty_ = false;             // buffer_ holds bytes not yet written
+  std::vector<std::byte> behind_;  // full buffer being written in the background
+  std::int64_t behind_offset_ = 0;
+  std::size_t behind_len_ = 0;     // bytes of behind_ not yet known to be written
+  task<void> behind_write_;        // the background write; destroyed before the buffers
   std::int64_t pos_ = 0;
   std::int64_t end_ = 0;           // size of the file, buffered bytes included
   bool closed_ = true;

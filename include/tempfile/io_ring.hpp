@@ -145,8 +145,9 @@ class io_ring {
   /// The underlying liburing ring, for callers that issue their own requests.
   io_uring& native_handle() noexcept { return ring_; }
 
-  /// Resumes `start` and drives the loop until `start` is done (used by `sync_wait`).
-  void drive(std::coroutine_handle<> start);
+  /// Drives the loop until `until_done` is done, resuming it first if `resume_first`
+  /// (used by `sync_wait`).
+  void drive(std::coroutine_handle<> until_done, bool resume_first);
 
  private:
   friend class detail::ring_op;
@@ -213,7 +214,8 @@ class spawned_promise {
 /// Must not be called from a coroutine running on the same ring.
 template <class T>
 T sync_wait(io_ring& ring, task<T> t) {
-  ring.drive(detail::task_access::handle(t));
+  const bool resume_first = detail::task_access::claim_start(t);
+  ring.drive(detail::task_access::handle(t), resume_first);
   return detail::task_access::take(t);
 }
 

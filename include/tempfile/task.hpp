@@ -36,6 +36,10 @@ class task_promise_base {
 
   void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c; }
 
+  /// Marks the coroutine as started; returns whether it already was. A task may be started
+  /// early (the runtime does this for write-behind) and awaited later.
+  bool mark_started() noexcept { return std::exchange(started_, true); }
+
  protected:
   void rethrow_if_failed() const {
     if (error_) std::rethrow_exception(error_);
@@ -45,6 +49,7 @@ class task_promise_base {
   // A task started from outside any coroutine (sync_wait, spawn) has nobody to resume.
   std::coroutine_handle<> continuation_ = std::noop_coroutine();
   std::exception_ptr error_;
+  bool started_ = false;
 };
 
 template <class T>
@@ -119,10 +124,11 @@ class [[nodiscard]] task {
 
   struct awaiter {
     handle_type handle;
-    bool await_ready() const noexcept { return false; }
+    bool await_ready() const noexcept { return handle.done(); }  // finished after an early start
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> waiting) const noexcept {
-      assert(handle && !handle.done());
+      assert(handle);
       handle.promise().set_continuation(waiting);
+      if (handle.promise().mark_started()) return std::noop_coroutine();  // running: it resumes us
       return handle;
     }
     T await_resume() const { return handle.promise().take(); }
@@ -151,6 +157,16 @@ struct task_access {
   template <class T>
   static T take(task<T>& t) {
     return t.handle_.promise().take();
+  }
+  /// Marks `t` started; returns whether it still has to be resumed for the first time.
+  template <class T>
+  static bool claim_start(task<T>& t) noexcept {
+    return !t.handle_.promise().mark_started();
+  }
+  /// Runs `t` until its first suspension; awaiting it later joins it.
+  template <class T>
+  static void start(task<T>& t) {
+    if (claim_start(t)) t.handle_.resume();
   }
 };
 
