@@ -75,9 +75,11 @@ void buffered_file::swap(buffered_file& other) noexcept {
 
 buffered_file::~buffered_file() {
   behind_write_ = {};  // cancels or waits out a background write before anything goes
-  if (closed_) return;
-  if (removal_ == removal::kept) write_back_on_destroy();
-  fd_.reset();
+  if (!closed_) {
+    if (removal_ == removal::kept) write_back_on_destroy();
+    fd_.reset();
+  }
+  // on_close: destroyed unclosed; on_destroy: whether closed or not.
   if (removal_ == removal::on_close || removal_ == removal::on_destroy)
     ::unlink(removal_path_.c_str());
 }
@@ -230,6 +232,7 @@ task<std::size_t> buffered_file::read(std::span<std::byte> out) {
 
 task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
   check_writable();
+  if (data.empty()) co_return 0;  // moves nothing, not even the end past a seek
   if (mode_.append) pos_ = end_;
   const std::size_t total = data.size();
   // Pending writes form one contiguous run ending where this one starts, or are flushed:

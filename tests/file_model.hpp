@@ -132,10 +132,14 @@ tempfile::task<std::string> check_against_reference(File& file, reference_file& 
       co_await file.flush();
     }
     REQUIRE(file.tell() == ref.pos);
+    const std::int64_t position = file.tell();
+    REQUIRE(file.seek(0, SEEK_END) == ref.size());  // the file's idea of its end is right
+    file.seek(position);
   }
   file.seek(0);
   const std::string contents = co_await file.read();
   REQUIRE(contents == ref.contents());
+  ref.pos = static_cast<std::int64_t>(contents.size());
   co_return contents;
 }
 

@@ -8,8 +8,10 @@
 #include <tempfile/when_all.hpp>
 // Low-level awaitables
 #include <tempfile/ops.hpp>
-// Options and descriptors
+// Module data, options, names
+#include <tempfile/names.hpp>
 #include <tempfile/options.hpp>
+#include <tempfile/tempdir.hpp>
 #include <tempfile/unique_fd.hpp>
 // Files
 #include <tempfile/buffered_file.hpp>
@@ -17,3 +19,5 @@
 #include <tempfile/named_temporary_file.hpp>
 #include <tempfile/spooled_temporary_file.hpp>
 #include <tempfile/temporary_file.hpp>
+// Directories
+#include <tempfile/temporary_directory.hpp>

@@ -1,0 +1,192 @@
+// Faults around files: descriptor exhaustion, tiny rings under load, killed writers,
+// exceptions inside when_all, descriptors across exec.
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <tempfile/tempfile.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace tempfile;
+using test::has_errno;
+
+namespace {
+
+/// Uses up every free descriptor below a lowered RLIMIT_NOFILE, so the next open fails
+/// with EMFILE; gives everything back on destruction.
+class descriptor_exhaustion {
+ public:
+  descriptor_exhaustion() {
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved_) == 0);
+    int highest = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+      highest = std::max(highest, std::stoi(entry.path().filename().string()));
+    rlimit low = saved_;
+    low.rlim_cur = static_cast<rlim_t>(highest + 1);
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers_.push_back(fd);
+  }
+  ~descriptor_exhaustion() {
+    for (const int fd : fillers_) ::close(fd);
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  descriptor_exhaustion(const descriptor_exhaustion&) = delete;
+  descriptor_exhaustion& operator=(const descriptor_exhaustion&) = delete;
+
+ private:
+  rlimit saved_{};
+  std::vector<int> fillers_;
+};
+
+/// The descriptors a freshly exec'd child of this process holds.
+std::vector<int> descriptors_after_exec() {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const std::string proc = "/proc/" + std::to_string(pid);
+  while (std::filesystem::read_symlink(proc + "/exe").filename() != "sleep") ::usleep(1000);
+  std::vector<int> fds;
+  for (const auto& entry : std::filesystem::directory_iterator(proc + "/fd"))
+    fds.push_back(std::stoi(entry.path().filename().string()));
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return fds;
+}
+
+}  // namespace
+
+TEST_CASE("EMFILE from every create path is thrown and leaves nothing behind", "[fault][emfile]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  {
+    descriptor_exhaustion exhausted;
+    auto expect_emfile = [&](auto make) {
+      CHECK_THROWS_MATCHES(sync_wait(ring, make()), std::system_error, has_errno(EMFILE));
+    };
+    expect_emfile([&] { return temporary_file::create(ring, options().dir(dir.path())); });
+    expect_emfile([&] { return named_temporary_file::create(ring, options().dir(dir.path())); });
+    expect_emfile([&] { return mkstemp(ring, options().dir(dir.path())); });
+    spooled_temporary_file spooled(ring, options().max_size(4).dir(dir.path()));
+    CHECK_THROWS_MATCHES(sync_wait(ring, spooled.write("more than four")), std::system_error,
+                         has_errno(EMFILE));
+    CHECK_FALSE(spooled.rolled_over());
+    auto read_back = [&]() -> task<std::string> {
+      spooled.seek(0);
+      co_return co_await spooled.read();
+    };
+    CHECK(sync_wait(ring, read_back()) == "more than four");
+  }
+  CHECK(test::open_fds() == fds_before);
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("10,000 concurrent file operations through a 4-entry ring", "[fault][backpressure]") {
+  test::scratch_dir dir;
+  io_ring ring(ring_options{.entries = 4});
+  constexpr int files = 100, writes_per_file = 100;
+  auto fill = [&](int id) -> task<std::string> {
+    temporary_file file = co_await temporary_file::create(ring, options().dir(dir.path()).buffering(0));
+    const std::string line = "file " + std::to_string(id) + "\n";
+    for (int i = 0; i < writes_per_file; ++i) co_await file.write(line);
+    file.seek(0);
+    std::string back = co_await file.read();
+    co_await file.close();
+    co_return back;
+  };
+  std::vector<task<std::string>> tasks;
+  for (int id = 0; id < files; ++id) tasks.push_back(fill(id));
+  const auto contents = sync_wait(ring, when_all(std::move(tasks)));
+  for (int id = 0; id < files; ++id) {
+    std::string expected;
+    for (int i = 0; i < writes_per_file; ++i) expected += "file " + std::to_string(id) + "\n";
+    REQUIRE(contents[static_cast<std::size_t>(id)] == expected);
+  }
+  CHECK(ring.stats().completed >= files * (writes_per_file + 3));
+  CHECK(ring.stats().backlogged > 0);
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("failing when_all children leak no descriptors and leave no files", "[fault]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  auto maybe_fail = [&](int id) -> task<int> {
+    named_temporary_file file = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    co_await file.write("partial");
+    if (id % 3 == 0) throw std::runtime_error("child " + std::to_string(id) + " failed");
+    co_await file.close();
+    co_return id;
+  };
+  std::vector<task<int>> tasks;
+  for (int id = 0; id < 30; ++id) tasks.push_back(maybe_fail(id));
+  CHECK_THROWS_WITH(sync_wait(ring, when_all(std::move(tasks))), "child 0 failed");
+  CHECK(test::open_fds() == fds_before);
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("a writer killed by SIGKILL leaves no unnamed file, and its named file stays",
+          "[fault][sigkill]") {
+  test::scratch_dir dir;
+  int ready[2];
+  REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    io_ring ring;
+    auto write_forever = [&]() -> task<void> {
+      auto unnamed = co_await temporary_file::create(ring, options().dir(dir.path()));
+      auto named = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+      const std::string chunk(64 * 1024, 'k');
+      for (bool told = false;;) {
+        co_await unnamed.write(chunk);
+        co_await named.write(chunk);
+        if (!told) told = ::write(ready[1], "r", 1) == 1;
+      }
+    };
+    sync_wait(ring, write_forever());
+    ::_exit(0);
+  }
+  char c;
+  REQUIRE(::read(ready[0], &c, 1) == 1);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  CHECK(WIFSIGNALED(status));
+  // O_TMPFILE data never had a name; the named file is left, as Python's would be.
+  CHECK(dir.entries() == 1);
+}
+
+TEST_CASE("no descriptor of the library survives exec", "[fault][cloexec]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto run = [&]() -> task<void> {
+    auto unnamed = co_await temporary_file::create(ring, options().dir(dir.path()));
+    auto named = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    created_file raw = co_await mkstemp(ring, options().dir(dir.path()));
+    spooled_temporary_file spooled(ring, options().dir(dir.path()));
+    const int ours[] = {ring.native_handle().ring_fd, unnamed.fileno(), named.fileno(),
+                        raw.fd.get(), co_await spooled.fileno()};
+    const std::vector<int> inherited = descriptors_after_exec();
+    CHECK(inherited.size() >= 3);  // stdin, stdout, stderr
+    for (const int fd : ours) {
+      CAPTURE(fd);
+      CHECK(std::find(inherited.begin(), inherited.end(), fd) == inherited.end());
+    }
+    std::filesystem::remove(raw.path);
+  };
+  sync_wait(ring, run());
+}

@@ -1,0 +1,319 @@
+// temporary_file and named_temporary_file: the file protocol against a reference, deletion
+// rules, atomic publication, mode enforcement, descriptor hygiene.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tempfile/tempfile.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include "file_model.hpp"
+#include "support.hpp"
+
+using namespace tempfile;
+using test::has_errno;
+
+namespace {
+
+constexpr long buffer_sizes[] = {0, 3, -1, 1 << 20};
+
+template <class File>
+task<File> make(io_ring& ring, const test::scratch_dir& dir, long buffering,
+                std::string mode = "w+b") {
+  co_return co_await File::create(ring, options().dir(dir.path()).buffering(buffering).mode(mode));
+}
+
+bool on_disk(const std::filesystem::path& p) { return std::filesystem::exists(p); }
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("random protocol calls match a pread/pwrite reference byte for byte",
+                   "[file][model]", temporary_file, named_temporary_file) {
+  test::scratch_dir dir;
+  io_ring ring;
+  for (const long buffering : buffer_sizes) {
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+      CAPTURE(buffering, seed);
+      test::reference_file ref(dir.path());
+      auto run = [&]() -> task<void> {
+        TestType file = co_await make<TestType>(ring, dir, buffering);
+        CHECK(file.buffer_size() == (buffering == 0 ? 0u : buffering == -1 ? default_buffer_size
+                                                                          : std::size_t(buffering)));
+        const std::string contents = co_await test::check_against_reference(file, ref, seed, 1500);
+        co_await file.flush();
+        std::string on_disk(contents.size(), '\0');
+        REQUIRE(::pread(file.fileno(), on_disk.data(), on_disk.size(), 0) ==
+                static_cast<ssize_t>(on_disk.size()));
+        CHECK(on_disk == contents);
+        co_await file.close();
+      };
+      sync_wait(ring, run());
+    }
+  }
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("temporary_file has no name, mode 0600, close-on-exec, and leaves nothing", "[file]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  auto run = [&]() -> task<void> {
+    temporary_file file = co_await temporary_file::create(ring, options().dir(dir.path()));
+    CHECK(dir.entries() == 0);
+    struct stat st;
+    REQUIRE(::fstat(file.fileno(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    CHECK(st.st_nlink == 0);
+    CHECK((::fcntl(file.fileno(), F_GETFD) & FD_CLOEXEC) != 0);
+    CHECK(file.mode() == "w+b");
+    CHECK(file.readable());
+    CHECK(file.writable());
+    CHECK(file.seekable());
+    CHECK_FALSE(file.isatty());
+    co_await file.write("payload");
+    co_await file.close();
+    CHECK(file.closed());
+    co_await file.close();  // idempotent
+  };
+  sync_wait(ring, run());
+  CHECK(test::open_fds() == fds_before);
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("temporary_file falls back to mkstemp and unlink without O_TMPFILE", "[file]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  detail::simulate_missing_o_tmpfile(true);
+  struct restore {
+    ~restore() { detail::simulate_missing_o_tmpfile(false); }
+  } restore_on_exit;
+  auto run = [&]() -> task<void> {
+    temporary_file file = co_await temporary_file::create(ring, options().dir(dir.path()));
+    CHECK(dir.entries() == 0);  // named, then unlinked at once
+    co_await file.write("still works");
+    file.seek(0);
+    const auto got1 = co_await file.read();
+    CHECK(got1 == "still works");
+    CHECK_THROWS_MATCHES(co_await file.link(dir / "target"), std::system_error,
+                         has_errno(EOPNOTSUPP));
+  };
+  sync_wait(ring, run());
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("temporary_file::link publishes complete contents atomically", "[file][link]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const auto target = dir / "published.bin";
+  constexpr std::size_t final_size = 8 << 20;
+  std::atomic<bool> stop{false};
+  std::atomic<long long> first_seen_size{-1};
+  std::thread watcher([&] {
+    while (!stop) {
+      struct stat st;
+      if (::stat(target.c_str(), &st) == 0) {
+        first_seen_size = st.st_size;
+        return;
+      }
+    }
+  });
+  auto run = [&]() -> task<void> {
+    temporary_file file = co_await temporary_file::create(ring, options().dir(dir.path()));
+    const std::string chunk(4096, 'x');
+    for (std::size_t i = 0; i < final_size / chunk.size(); ++i) co_await file.write(chunk);
+    co_await file.link(target);  // flushes the buffer first
+    co_await file.write("more");  // the file stays open and usable
+    co_await file.close();
+  };
+  sync_wait(ring, run());
+  watcher.join();
+  stop = true;
+  CHECK(first_seen_size == static_cast<long long>(final_size));
+  CHECK(std::filesystem::file_size(target) == final_size + 4);
+}
+
+TEST_CASE("temporary_file::link refuses an existing target with EEXIST", "[file][link]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const auto target = dir / "taken";
+  std::ofstream(target) << "original";
+  auto run = [&]() -> task<void> {
+    temporary_file file = co_await temporary_file::create(ring, options().dir(dir.path()));
+    co_await file.write("new");
+    CHECK_THROWS_MATCHES(co_await file.link(target), std::system_error, has_errno(EEXIST));
+  };
+  sync_wait(ring, run());
+  CHECK(test::slurp(target) == "original");
+}
+
+TEST_CASE("named_temporary_file has an absolute name, mode 0600, and its contents", "[file]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto run = [&]() -> task<void> {
+    auto file = co_await named_temporary_file::create(
+        ring, options().dir(dir.path()).prefix("pre").suffix(".json"));
+    CHECK(file.name().is_absolute());
+    CHECK(file.name().parent_path() == dir.path());
+    const std::string base = file.name().filename();
+    CHECK(base.size() == 3 + 8 + 5);
+    CHECK(base.rfind("pre", 0) == 0);
+    CHECK(base.substr(11) == ".json");
+    struct stat st;
+    REQUIRE(::stat(file.name().c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    co_await file.write("{}");
+    co_await file.flush();
+    CHECK(test::slurp(file.name()) == "{}");
+  };
+  sync_wait(ring, run());
+}
+
+TEST_CASE("named_temporary_file deletion follows Python 3.12", "[file][delete]") {
+  struct rule {
+    bool auto_delete, delete_on_close;
+    bool gone_after_close, gone_after_destroy;
+  };
+  const rule rules[] = {
+      {true, true, true, true},
+      {true, false, false, true},
+      {false, true, false, false},
+  };
+  enum class ending { close_then_destroy, destroy, move_then_destroy };
+  for (const rule r : rules) {
+    for (const ending how : {ending::close_then_destroy, ending::destroy, ending::move_then_destroy}) {
+      CAPTURE(r.auto_delete, r.delete_on_close, static_cast<int>(how));
+      test::scratch_dir dir;
+      io_ring ring;
+      std::filesystem::path name;
+      auto run = [&]() -> task<void> {
+        auto file = co_await named_temporary_file::create(
+            ring, options().dir(dir.path()).auto_delete(r.auto_delete).delete_on_close(r.delete_on_close));
+        name = file.name();
+        co_await file.write("data");
+        if (how == ending::close_then_destroy) {
+          co_await file.close();
+          CHECK(on_disk(name) == !r.gone_after_close);
+        } else if (how == ending::move_then_destroy) {
+          named_temporary_file moved = std::move(file);
+          CHECK(on_disk(name));  // the move deletes nothing
+          CHECK(moved.name() == name);
+        }
+      };
+      sync_wait(ring, run());
+      CHECK(on_disk(name) == !r.gone_after_destroy);
+      if (!r.gone_after_destroy) CHECK(test::slurp(name) == "data");  // flushed, even unclosed
+    }
+  }
+}
+
+TEST_CASE("named_temporary_file::persist renames into place and is never deleted", "[file]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const auto target = dir / "final.txt";
+  std::ofstream(target) << "old contents";
+  auto run = [&]() -> task<void> {
+    auto file = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    const auto old_name = file.name();
+    co_await file.write("new contents");
+    co_await file.persist(target);
+    CHECK_FALSE(on_disk(old_name));
+    CHECK(file.name() == target);
+    co_await file.close();
+  };
+  sync_wait(ring, run());
+  CHECK(test::slurp(target) == "new contents");
+  CHECK(dir.entries() == 1);
+}
+
+TEMPLATE_TEST_CASE("closed files, wrong modes and bad modes are refused", "[file][errors]",
+                   temporary_file, named_temporary_file) {
+  test::scratch_dir dir;
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  auto run = [&]() -> task<void> {
+    TestType read_only = co_await make<TestType>(ring, dir, -1, "rb");
+    CHECK(read_only.readable());
+    CHECK_FALSE(read_only.writable());
+    CHECK_THROWS_MATCHES(co_await read_only.write("x"), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(co_await read_only.truncate(0), std::system_error, has_errno(EBADF));
+
+    TestType write_only = co_await make<TestType>(ring, dir, -1, "wb");
+    CHECK_THROWS_MATCHES(co_await write_only.read(), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(co_await write_only.readline(), std::system_error, has_errno(EBADF));
+
+    TestType closed = co_await make<TestType>(ring, dir, -1);
+    co_await closed.close();
+    CHECK_THROWS_MATCHES(co_await closed.write("x"), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(co_await closed.read(), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(co_await closed.flush(), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(closed.seek(0), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(closed.tell(), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(closed.fileno(), std::system_error, has_errno(EBADF));
+
+    for (const char* bad : {"", "q", "rw", "r++", "wbt", "bb", "w+x"})
+      CHECK_THROWS_AS(co_await make<TestType>(ring, dir, -1, bad), std::invalid_argument);
+
+    TestType file = co_await make<TestType>(ring, dir, -1);
+    CHECK_THROWS_MATCHES(file.seek(-1), std::system_error, has_errno(EINVAL));
+    CHECK_THROWS_MATCHES(file.seek(0, 42), std::system_error, has_errno(EINVAL));
+  };
+  sync_wait(ring, run());
+  CHECK(test::open_fds() == fds_before);
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("a missing directory throws ENOENT with the path and leaks nothing", "[file][errors]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const auto missing = dir / "missing";
+  const int fds_before = test::open_fds();
+  CHECK_THROWS_MATCHES(sync_wait(ring, temporary_file::create(ring, options().dir(missing))),
+                       std::system_error, has_errno(ENOENT));
+  CHECK_THROWS_MATCHES(sync_wait(ring, named_temporary_file::create(ring, options().dir(missing))),
+                       std::system_error, has_errno(ENOENT));
+  try {
+    sync_wait(ring, temporary_file::create(ring, options().dir(missing)));
+  } catch (const std::system_error& e) {
+    CHECK_THAT(e.what(), Catch::Contains(missing.string()));
+  }
+  CHECK(test::open_fds() == fds_before);
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("append mode writes at the end whatever the position", "[file]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto run = [&]() -> task<std::string> {
+    auto file = co_await temporary_file::create(ring, options().dir(dir.path()).mode("a+b"));
+    co_await file.write("one ");
+    file.seek(0);
+    co_await file.write("two");
+    CHECK(file.tell() == 7);
+    file.seek(0);
+    co_return co_await file.read();
+  };
+  CHECK(sync_wait(ring, run()) == "one two");
+}
+
+TEST_CASE("readline and readlines split on newlines and keep them", "[file]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto run = [&]() -> task<void> {
+    auto file = co_await temporary_file::create(ring, options().dir(dir.path()).buffering(0));
+    const std::vector<std::string> lines{"alpha\n", "beta\n", "", "gamma"};
+    co_await file.writelines(lines);
+    file.seek(0);
+    const auto got2 = co_await file.readline();
+    CHECK(got2 == "alpha\n");
+    const auto got3 = co_await file.readline(2);
+    CHECK(got3 == "be");
+    const auto got4 = co_await file.readlines();
+    CHECK(got4 == std::vector<std::string>{"ta\n", "gamma"});
+    const auto got5 = co_await file.readline();
+    CHECK(got5 == "");
+  };
+  sync_wait(ring, run());
+}
