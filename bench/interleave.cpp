@@ -1,0 +1,49 @@
+#include "interleave.hpp"
+
+#include <algorithm>
+
+namespace tempfile_bench {
+namespace {
+
+double percentile(std::vector<double>& values, double fraction) {
+  if (values.empty()) return 0;
+  const auto index = static_cast<std::size_t>(fraction * static_cast<double>(values.size() - 1));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index),
+                   values.end());
+  return values[index];
+}
+
+}  // namespace
+
+void latency_sampler::record_group(token started, std::size_t count) {
+  if (started == token{}) return;
+  nanoseconds_.insert(nanoseconds_.end(), count, to_ns(bench_clock::now() - started));
+}
+
+std::vector<measurement> measure_interleaved(const std::vector<contender>& contenders,
+                                             int repetitions, std::size_t latency_stride,
+                                             const std::function<void(int)>& on_repetition) {
+  std::vector<std::vector<double>> seconds(contenders.size());
+  std::vector<latency_sampler> samplers(contenders.size(), latency_sampler(latency_stride));
+  for (int rep = 0; rep < repetitions; ++rep) {
+    on_repetition(rep);
+    for (std::size_t i = 0; i < contenders.size(); ++i) {
+      const auto start = bench_clock::now();
+      contenders[i].run(samplers[i]);
+      seconds[i].push_back(std::chrono::duration<double>(bench_clock::now() - start).count());
+    }
+  }
+  std::vector<measurement> results;
+  for (std::size_t i = 0; i < contenders.size(); ++i) {
+    auto& times = seconds[i];
+    const auto [fastest, slowest] = std::minmax_element(times.begin(), times.end());
+    const double spread = *slowest - *fastest;
+    const double median = percentile(times, 0.5);
+    results.push_back({median, median > 0 ? spread / median : 0,
+                       percentile(samplers[i].samples(), 0.5),
+                       percentile(samplers[i].samples(), 0.99)});
+  }
+  return results;
+}
+
+}  // namespace tempfile_bench

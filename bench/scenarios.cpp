@@ -1,0 +1,355 @@
+#include "scenarios.hpp"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <span>
+#include <utility>
+
+#include <tempfile/tempfile.hpp>
+
+#include "raw_ring.hpp"
+#include "workloads.hpp"
+
+namespace tempfile_bench {
+namespace {
+
+using tempfile::io_ring;
+using tempfile::options;
+using tempfile::task;
+using byte_span = std::span<const std::byte>;
+
+// Chunk sizes the "best pwrite" baseline tries.
+constexpr std::size_t pwrite_sweep[] = {4u << 10, 16u << 10, 64u << 10, 256u << 10, 1u << 20,
+                                        4u << 20};
+// Enough latency samples for a stable p99 without timing every sub-microsecond op.
+constexpr std::size_t latency_samples_per_run = 4096;
+
+// Keeps the spool baseline's appends observable, so they cannot be optimised away.
+volatile std::byte spool_observed;
+
+std::string size_text(std::size_t bytes) {
+  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + "M";
+  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + "K";
+  return std::to_string(bytes);
+}
+
+// The part of `total` that worker `index` of `workers` takes.
+std::size_t share(std::size_t total, unsigned workers, unsigned index) {
+  return total / workers + (index < total % workers ? 1 : 0);
+}
+
+std::size_t calls_for(std::size_t bytes, std::size_t call_size) {
+  return (bytes + call_size - 1) / call_size;
+}
+
+// Runs `make_worker(i)` for every i < workers as concurrent coroutines on one ring.
+template <class MakeWorker>
+void run_concurrently(io_ring& ring, unsigned workers, MakeWorker make_worker) {
+  std::vector<task<void>> tasks;
+  tasks.reserve(workers);
+  for (unsigned i = 0; i < workers; ++i) tasks.push_back(make_worker(i));
+  sync_wait(ring, tempfile::when_all(std::move(tasks)));
+}
+
+template <class File>
+task<void> sync_to_disk(io_ring& ring, File& file) {
+  co_await file.flush();
+  co_await tempfile::ops::fsync(ring, file.fileno());
+}
+
+template <class File>
+task<void> library_create_files(io_ring& ring, options opts, std::size_t count, byte_span payload,
+                                bool fsync, latency_sampler& latencies) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto started = latencies.start();
+    File file = co_await File::create(ring, opts);
+    co_await file.write(payload);
+    if (fsync) co_await sync_to_disk(ring, file);
+    co_await file.close();
+    latencies.finish(started);
+  }
+}
+
+void sync_create_files(const std::string& dir, std::size_t count, byte_span payload, bool fsync,
+                       latency_sampler& latencies) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto started = latencies.start();
+    sync_create_tmpfile(AT_FDCWD, dir.c_str(), payload, fsync);
+    latencies.finish(started);
+  }
+}
+
+void sync_named_files(const std::string& dir, std::size_t count, byte_span payload, bool fsync,
+                      latency_sampler& latencies) {
+  const std::string pattern = dir + "/tmpXXXXXX";
+  std::string name;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto started = latencies.start();
+    name = pattern;
+    const int fd = ::mkostemp(name.data(), O_CLOEXEC);
+    if (fd < 0) throw_errno("mkostemp");
+    sync_pwrite_all(fd, payload, 0);
+    if (fsync && ::fsync(fd) != 0) throw_errno("fsync");
+    if (::unlink(name.c_str()) != 0) throw_errno("unlink");
+    if (::close(fd) != 0) throw_errno("close");
+    latencies.finish(started);
+  }
+}
+
+// Calls `write(piece)` for consecutive pieces of `bytes` bytes, each at most `call_size`.
+template <class Write>
+void for_each_piece(std::size_t bytes, byte_span chunk, std::size_t call_size, Write write) {
+  for (std::size_t done = 0; done < bytes; done += call_size)
+    write(chunk.first(std::min(call_size, bytes - done)), done);
+}
+
+// Writes `bytes` bytes to `file` in calls of `chunk.size()` bytes.
+template <class File>
+task<void> write_in_pieces(File& file, std::size_t bytes, byte_span chunk,
+                           latency_sampler& latencies) {
+  for (std::size_t done = 0; done < bytes; done += chunk.size()) {
+    const auto started = latencies.start();
+    co_await file.write(chunk.first(std::min(chunk.size(), bytes - done)));
+    latencies.finish(started);
+  }
+}
+
+task<void> library_write_stream(io_ring& ring, options opts, std::size_t bytes, byte_span chunk,
+                                bool fsync, latency_sampler& latencies) {
+  tempfile::temporary_file file = co_await tempfile::temporary_file::create(ring, opts);
+  co_await write_in_pieces(file, bytes, chunk, latencies);
+  if (fsync) co_await sync_to_disk(ring, file);
+  co_await file.close();
+}
+
+void sync_pwrite_stream(const std::string& dir, std::size_t bytes, byte_span chunk,
+                        std::size_t call_size, bool fsync, latency_sampler& latencies) {
+  const int fd = sync_open_tmpfile(dir.c_str());
+  for_each_piece(bytes, chunk, call_size, [&](byte_span piece, std::size_t offset) {
+    const auto started = latencies.start();
+    sync_pwrite_all(fd, piece, offset);
+    latencies.finish(started);
+  });
+  if (fsync && ::fsync(fd) != 0) throw_errno("fsync");
+  if (::close(fd) != 0) throw_errno("close");
+}
+
+void sync_fwrite_stream(const std::string& dir, std::size_t bytes, byte_span chunk,
+                        std::size_t call_size, bool fsync, latency_sampler& latencies) {
+  FILE* stream = ::fdopen(sync_open_tmpfile(dir.c_str()), "w");
+  if (!stream) throw_errno("fdopen");
+  if (::setvbuf(stream, nullptr, _IOFBF, call_size) != 0) throw_errno("setvbuf");
+  for_each_piece(bytes, chunk, call_size, [&](byte_span piece, std::size_t) {
+    const auto started = latencies.start();
+    if (::fwrite(piece.data(), 1, piece.size(), stream) != piece.size()) throw_errno("fwrite");
+    latencies.finish(started);
+  });
+  if (::fflush(stream) != 0) throw_errno("fflush");
+  if (fsync && ::fsync(::fileno(stream)) != 0) throw_errno("fsync");
+  if (::fclose(stream) != 0) throw_errno("fclose");
+}
+
+task<void> library_spool_stream(io_ring& ring, options opts, std::size_t bytes, byte_span chunk,
+                                latency_sampler& latencies) {
+  tempfile::spooled_temporary_file file(ring, opts);
+  co_await write_in_pieces(file, bytes, chunk, latencies);
+  co_await file.close();
+}
+
+void vector_spool_stream(std::size_t bytes, byte_span chunk, latency_sampler& latencies) {
+  std::vector<char> memory;
+  memory.reserve(bytes);
+  for_each_piece(bytes, chunk, chunk.size(), [&](byte_span piece, std::size_t) {
+    const auto started = latencies.start();
+    const auto* text = reinterpret_cast<const char*>(piece.data());
+    memory.insert(memory.end(), text, text + piece.size());
+    latencies.finish(started);
+  });
+  spool_observed = static_cast<std::byte>(memory[memory.size() / 2]);
+}
+
+task<void> library_nops(io_ring& ring, std::size_t count, latency_sampler& latencies) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto started = latencies.start();
+    co_await tempfile::ops::nop(ring);
+    latencies.finish(started);
+  }
+}
+
+// The library's protocol for one directory: files go to `dir`, buffered as asked.
+options file_options(const std::filesystem::path& dir) {
+  options opts;
+  opts.dir(dir);
+  return opts;
+}
+
+}  // namespace
+
+scenario_runner::scenario_runner(const bench_config& config,
+                                 std::function<void(const std::string&)> progress)
+    : config_(config),
+      progress_(std::move(progress)),
+      payload_(std::max(config.size, pwrite_sweep[std::size(pwrite_sweep) - 1]),
+               std::byte{0x5a}) {}
+
+std::vector<measurement> scenario_runner::measure(const std::string& step, unsigned concurrency,
+                                                  const std::vector<contender>& sides,
+                                                  double ops_per_run) {
+  const auto stride = static_cast<std::size_t>(ops_per_run) / latency_samples_per_run + 1;
+  const std::string text = step + ", concurrency " + std::to_string(concurrency) + ", size " +
+                           size_text(config_.size) + ": repetition ";
+  return measure_interleaved(sides, config_.repetitions, stride, [&](int rep) {
+    progress_(text + std::to_string(rep + 1) + "/" + std::to_string(config_.repetitions));
+  });
+}
+
+template <class File, class SyncFiles>
+void scenario_runner::file_scenario(const std::string& scenario, const std::filesystem::path& dir,
+                                    unsigned concurrency, SyncFiles sync_files,
+                                    const std::string& baseline_name) {
+  const std::string where = dir.string();
+  const byte_span payload = byte_span(payload_).first(config_.size);
+  const auto files = static_cast<double>(config_.files);
+  const std::vector<contender> sides = {
+      {"library", [&](latency_sampler& latencies) {
+         run_concurrently(ring_, concurrency, [&](unsigned i) {
+           return library_create_files<File>(ring_, file_options(dir),
+                                             share(config_.files, concurrency, i), payload,
+                                             config_.fsync, latencies);
+         });
+       }},
+      {baseline_name, [&](latency_sampler& latencies) {
+         sync_files(where, config_.files, payload, config_.fsync, latencies);
+       }}};
+  const auto results = measure(where + " " + scenario, concurrency, sides, files);
+  rows_.push_back({scenario, where, concurrency, config_.size, files * config_.size, false,
+                   {results[0], files}, {results[1], files}, baseline_name});
+}
+
+void scenario_runner::create(const std::filesystem::path& dir, unsigned concurrency) {
+  file_scenario<tempfile::temporary_file>("create", dir, concurrency, sync_create_files,
+                                          "sync open(O_TMPFILE)+pwrite+close");
+}
+
+void scenario_runner::named(const std::filesystem::path& dir, unsigned concurrency) {
+  file_scenario<tempfile::named_temporary_file>("named", dir, concurrency, sync_named_files,
+                                                "sync mkstemp+pwrite+unlink+close");
+}
+
+void scenario_runner::seqwrite(const std::filesystem::path& dir, unsigned concurrency) {
+  const std::string where = dir.string();
+  const std::size_t call_size = config_.size;
+  const std::size_t total = config_.stream_bytes;
+  const byte_span chunk = byte_span(payload_);
+  // Every side writes `concurrency` files of the same lengths; the baselines one by one.
+  auto for_each_file = [&](auto write_file) {
+    for (unsigned i = 0; i < concurrency; ++i) write_file(share(total, concurrency, i));
+  };
+  auto calls = [&](std::size_t size) {
+    double count = 0;
+    for_each_file([&](std::size_t bytes) { count += static_cast<double>(calls_for(bytes, size)); });
+    return count;
+  };
+  auto pwrite_side = [&](std::size_t size) {
+    return contender{"pwrite " + size_text(size), [&, size](latency_sampler& latencies) {
+                       for_each_file([&](std::size_t bytes) {
+                         sync_pwrite_stream(where, bytes, chunk, size, config_.fsync, latencies);
+                       });
+                     }};
+  };
+  std::vector<contender> sides = {
+      {"temporary_file", [&](latency_sampler& latencies) {
+         run_concurrently(ring_, concurrency, [&](unsigned i) {
+           options opts = file_options(dir);
+           opts.buffering(static_cast<long>(call_size));
+           return library_write_stream(ring_, std::move(opts), share(total, concurrency, i),
+                                       chunk.first(call_size), config_.fsync, latencies);
+         });
+       }},
+      {"fwrite", [&](latency_sampler& latencies) {
+         for_each_file([&](std::size_t bytes) {
+           sync_fwrite_stream(where, bytes, chunk, call_size, config_.fsync, latencies);
+         });
+       }},
+      pwrite_side(call_size)};
+  std::vector<std::size_t> pwrite_sizes = {call_size};
+  for (std::size_t size : pwrite_sweep)
+    if (size != call_size && size <= total) {
+      sides.push_back(pwrite_side(size));
+      pwrite_sizes.push_back(size);
+    }
+
+  const auto results = measure(where + " seqwrite", concurrency, sides, calls(call_size));
+  const side_result library = {results[0], calls(call_size)};
+  auto add_row = [&](std::size_t side, std::size_t size, std::string name) {
+    rows_.push_back({"seqwrite", where, concurrency, call_size, static_cast<double>(total), true,
+                     library, {results[side], calls(size)}, std::move(name)});
+  };
+  add_row(2, call_size, "sync pwrite " + size_text(call_size));
+  add_row(1, call_size, "stdio fwrite, " + size_text(call_size) + " buffer");
+  const auto fastest = std::min_element(results.begin() + 2, results.end(), [](auto& a, auto& b) {
+    return a.median_seconds < b.median_seconds;
+  });
+  const auto best = static_cast<std::size_t>(fastest - results.begin());
+  add_row(best, pwrite_sizes[best - 2], "best sync pwrite (" + size_text(pwrite_sizes[best - 2]) + ")");
+}
+
+void scenario_runner::spool(const std::filesystem::path& dir, unsigned concurrency) {
+  const std::string where = dir.string();
+  const std::size_t total = config_.stream_bytes;
+  const byte_span chunk = byte_span(payload_).first(config_.size);
+  const double appends = [&] {
+    double count = 0;
+    for (unsigned i = 0; i < concurrency; ++i)
+      count += static_cast<double>(calls_for(share(total, concurrency, i), chunk.size()));
+    return count;
+  }();
+  const std::vector<contender> sides = {
+      {"spooled_temporary_file", [&](latency_sampler& latencies) {
+         run_concurrently(ring_, concurrency, [&](unsigned i) {
+           const std::size_t bytes = share(total, concurrency, i);
+           options opts = file_options(dir);
+           opts.max_size(bytes);  // stays in memory: measures the spooling itself
+           return library_spool_stream(ring_, std::move(opts), bytes, chunk, latencies);
+         });
+       }},
+      {"std::vector", [&](latency_sampler& latencies) {
+         for (unsigned i = 0; i < concurrency; ++i)
+           vector_spool_stream(share(total, concurrency, i), chunk, latencies);
+       }}};
+  const auto results = measure(where + " spool", concurrency, sides, appends);
+  rows_.push_back({"spool", where, concurrency, config_.size, static_cast<double>(total), true,
+                   {results[0], appends}, {results[1], appends},
+                   "std::vector<char> reserve+append"});
+}
+
+void scenario_runner::nop(unsigned concurrency) {
+  raw_ring raw(ring_.sq_entries(), ring_.setup_flags());
+  const std::size_t batches = config_.nops / concurrency;
+  const double nops = static_cast<double>(batches * concurrency);
+  const std::vector<contender> sides = {
+      {"ops::nop", [&](latency_sampler& latencies) {
+         run_concurrently(ring_, concurrency,
+                          [&](unsigned) { return library_nops(ring_, batches, latencies); });
+       }},
+      {"raw liburing", [&](latency_sampler& latencies) {
+         for (std::size_t i = 0; i < batches; ++i) {
+           const auto started = latencies.start();
+           if (concurrency == 1)
+             raw.nop();
+           else
+             raw.nop_batch(concurrency);
+           latencies.record_group(started, concurrency);
+         }
+       }}};
+  const auto results = measure("nop", concurrency, sides, nops);
+  rows_.push_back({"nop", std::nullopt, concurrency, 0, 0, false, {results[0], nops},
+                   {results[1], nops},
+                   "raw liburing, batch " + std::to_string(concurrency)});
+}
+
+}  // namespace tempfile_bench
