@@ -25,6 +25,10 @@ std::vector<measurement> measure_interleaved(const std::vector<contender>& conte
                                              const std::function<void(int)>& on_repetition) {
   std::vector<std::vector<double>> seconds(contenders.size());
   std::vector<latency_sampler> samplers(contenders.size(), latency_sampler(latency_stride));
+  // One untimed run each first: spawns io-wq workers, warms caches and lets glibc's malloc
+  // settle its mmap threshold, so the first timed repetition is like the others.
+  latency_sampler warm_up(latency_stride);
+  for (const auto& side : contenders) side.run(warm_up);
   for (int rep = 0; rep < repetitions; ++rep) {
     on_repetition(rep);
     for (std::size_t i = 0; i < contenders.size(); ++i) {

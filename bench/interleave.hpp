@@ -54,8 +54,8 @@ struct measurement {
   double p99_ns = 0;
 };
 
-/// Runs every contender once per repetition, in turn, `repetitions` times; `on_repetition`
-/// is told the repetition about to run (for progress output).
+/// Runs every contender once untimed, then once per repetition, in turn, `repetitions`
+/// times; `on_repetition` is told the repetition about to run (for progress output).
 std::vector<measurement> measure_interleaved(const std::vector<contender>& contenders,
                                              int repetitions, std::size_t latency_stride,
                                              const std::function<void(int)>& on_repetition);
