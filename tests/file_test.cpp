@@ -125,12 +125,22 @@ TEST_CASE("temporary_file::link publishes complete contents atomically", "[file]
     const std::string chunk(4096, 'x');
     for (std::size_t i = 0; i < final_size / chunk.size(); ++i) co_await file.write(chunk);
     co_await file.link(target);  // flushes the buffer first
+    while (first_seen_size < 0) std::this_thread::yield();  // let the watcher look first
     co_await file.write("more");  // the file stays open and usable
     co_await file.close();
   };
-  sync_wait(ring, run());
-  watcher.join();
-  stop = true;
+  struct stop_watching {
+    std::atomic<bool>& stop;
+    std::thread& watcher;
+    ~stop_watching() {
+      stop = true;
+      watcher.join();
+    }
+  };
+  {
+    stop_watching guard{stop, watcher};
+    sync_wait(ring, run());
+  }
   CHECK(first_seen_size == static_cast<long long>(final_size));
   CHECK(std::filesystem::file_size(target) == final_size + 4);
 }
