@@ -1,5 +1,7 @@
 #include "interleave.hpp"
 
+#include <time.h>
+
 #include <algorithm>
 
 namespace tempfile_bench {
@@ -13,6 +15,12 @@ double percentile(std::vector<double>& values, double fraction) {
   return values[index];
 }
 
+double process_cpu_seconds() {
+  timespec now{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
+
 }  // namespace
 
 void latency_sampler::record_group(token started, std::size_t count) {
@@ -24,6 +32,7 @@ std::vector<measurement> measure_interleaved(const std::vector<contender>& conte
                                              int repetitions, std::size_t latency_stride,
                                              const std::function<void(int)>& on_repetition) {
   std::vector<std::vector<double>> seconds(contenders.size());
+  std::vector<std::vector<double>> cpu_seconds(contenders.size());
   std::vector<latency_sampler> samplers(contenders.size(), latency_sampler(latency_stride));
   // One untimed run each first: spawns io-wq workers, warms caches and lets glibc's malloc
   // settle its mmap threshold, so the first timed repetition is like the others.
@@ -33,7 +42,9 @@ std::vector<measurement> measure_interleaved(const std::vector<contender>& conte
     on_repetition(rep);
     for (std::size_t i = 0; i < contenders.size(); ++i) {
       const auto start = bench_clock::now();
+      const double cpu_start = process_cpu_seconds();
       contenders[i].run(samplers[i]);
+      cpu_seconds[i].push_back(process_cpu_seconds() - cpu_start);
       seconds[i].push_back(std::chrono::duration<double>(bench_clock::now() - start).count());
     }
   }
@@ -43,7 +54,7 @@ std::vector<measurement> measure_interleaved(const std::vector<contender>& conte
     const auto [fastest, slowest] = std::minmax_element(times.begin(), times.end());
     const double spread = *slowest - *fastest;
     const double median = percentile(times, 0.5);
-    results.push_back({median, median > 0 ? spread / median : 0,
+    results.push_back({median, percentile(cpu_seconds[i], 0.5), median > 0 ? spread / median : 0,
                        percentile(samplers[i].samples(), 0.5),
                        percentile(samplers[i].samples(), 0.99)});
   }

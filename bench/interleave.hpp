@@ -49,6 +49,9 @@ struct contender {
 
 struct measurement {
   double median_seconds = 0;
+  /// CPU time of the whole process, io-wq workers included: unlike wall time, barely
+  /// moved by other processes competing for the CPUs.
+  double median_cpu_seconds = 0;
   double spread = 0;  ///< (slowest - fastest) / median over the repetitions
   double p50_ns = 0;
   double p99_ns = 0;

@@ -62,20 +62,23 @@ task<void> nops_in_batches(io_ring& ring) {
   for (std::size_t i = 0; i < nops_per_burst / batch; ++i) co_await library_nop_batch(ring, batch);
 }
 
-// Prints each contender's median rate and its ratio to the first contender (the baseline).
+// Prints each contender's median rate, by wall time and by process CPU time, and its ratio
+// to the first contender (the baseline).
 void report(const std::string& title, const std::vector<contender>& sides, double ops,
             int repetitions) {
-  const auto results =
-      measure_interleaved(sides, repetitions, 1, [&](int rep) {
-        std::fprintf(stderr, "\r%s: repetition %d/%d ", title.c_str(), rep + 1, repetitions);
-      });
+  const auto results = measure_interleaved(sides, repetitions, 1, [&](int rep) {
+    std::fprintf(stderr, "\r%s: repetition %d/%d ", title.c_str(), rep + 1, repetitions);
+  });
   std::fprintf(stderr, "\r%*s\r", 60, "");
   std::printf("%s (medians of %d alternating bursts of %.0f)\n", title.c_str(), repetitions, ops);
-  const double baseline = ops / results[0].median_seconds;
+  std::printf("  %-24s %12s %7s %7s %12s %7s\n", "", "wall ops/s", "spread", "ratio",
+              "CPU ops/s", "ratio");
+  const measurement& baseline = results[0];
   for (std::size_t i = 0; i < sides.size(); ++i) {
-    const double rate = ops / results[i].median_seconds;
-    std::printf("  %-28s %10.0f /s   spread %4.0f%%   vs %s %.2fx\n", sides[i].name.c_str(), rate,
-                results[i].spread * 100, sides[0].name.c_str(), rate / baseline);
+    const measurement& m = results[i];
+    std::printf("  %-24s %12.0f %6.0f%% %6.2fx %12.0f %6.2fx\n", sides[i].name.c_str(),
+                ops / m.median_seconds, m.spread * 100, baseline.median_seconds / m.median_seconds,
+                ops / m.median_cpu_seconds, baseline.median_cpu_seconds / m.median_cpu_seconds);
   }
 }
 
