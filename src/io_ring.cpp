@@ -1,6 +1,7 @@
 #include <tempfile/io_ring.hpp>
 
 #include <sched.h>
+#include <unistd.h>
 #include <sys/sysinfo.h>
 
 #include <algorithm>
@@ -55,38 +56,17 @@ int setup(io_uring& ring, const ring_options& options) {
 
 namespace detail {
 
-void op_list::push_back(ring_op& op) noexcept {
-  op.prev_ = tail_;
-  op.next_ = nullptr;
-  (tail_ ? tail_->next_ : head_) = &op;
-  tail_ = &op;
-}
-
-void op_list::erase(ring_op& op) noexcept {
-  (op.prev_ ? op.prev_->next_ : head_) = op.next_;
-  (op.next_ ? op.next_->prev_ : tail_) = op.prev_;
-  op.prev_ = op.next_ = nullptr;
-}
-
-ring_op* op_list::pop_front() noexcept {
-  ring_op* op = head_;
-  if (op) erase(*op);
-  return op;
-}
-
-void ring_op::await_suspend(std::coroutine_handle<> waiting) {
-  waiting_ = waiting;
-  ring_->enqueue(*this);
-}
-
-int ring_op::take_result() noexcept {
-  if (stage_ == stage::completed && ring_) ring_->completed_.erase(*this);
-  stage_ = stage::consumed;
-  return result_;
-}
-
 ring_op::~ring_op() {
-  if (ring_ && stage_ != stage::prepared && stage_ != stage::consumed) ring_->abandon(*this);
+  if (stage_ == stage::prepared || stage_ == stage::consumed) return;
+  if (ring_)
+    ring_->abandon(*this);
+  else
+    discard_result();  // completed, but the ring went away before its waiter resumed
+}
+
+void ring_op::discard_result() noexcept {
+  if (result_is_fd_ && result_ >= 0) ::close(result_);  // an open nobody will take
+  stage_ = stage::consumed;
 }
 
 spawned_promise::spawned_promise(io_ring& ring, task<void>&) noexcept : ring_(ring) {
@@ -162,7 +142,7 @@ io_ring::~io_ring() {
 }
 
 void io_ring::spawn(task<void> t) {
-  ready_.push_back(run_detached(*this, std::move(t)).handle);
+  ready_.push_back({run_detached(*this, std::move(t)).handle, nullptr});
 }
 
 void io_ring::run() {
@@ -171,7 +151,7 @@ void io_ring::run() {
 }
 
 void io_ring::drive(std::coroutine_handle<> until_done, bool resume_first) {
-  if (resume_first) ready_.push_back(until_done);
+  if (resume_first) ready_.push_back({until_done, nullptr});
   loop_until([until_done] { return until_done.done(); });
 }
 
@@ -195,41 +175,26 @@ void io_ring::run_ready() {
   // One batch: coroutines that yield land in ready_ again and run after the next enter,
   // so a yielding loop cannot starve completions.
   resuming_.swap(ready_);
-  for (std::size_t i = 0; i < resuming_.size(); ++i)
-    if (std::coroutine_handle<> h = resuming_[i]) h.resume();
+  for (std::size_t i = 0; i < resuming_.size(); ++i) {
+    const ready_entry entry = resuming_[i];
+    if (entry.op)
+      entry.op->waiting_.resume();
+    else if (entry.coroutine)
+      entry.coroutine.resume();
+  }
   resuming_.clear();
 }
 
 void io_ring::wait_for_progress() {
   fill_from_backlog();
-  if (ready_.empty() && in_flight_count_ == 0 && backlog_.empty())
+  if (ready_.empty() && in_flight_ == 0 && backlog_.empty())
     throw std::logic_error("tempfile::io_ring: coroutines are suspended with nothing in flight");
   enter(ready_.empty() ? 1 : 0);
   reap();
 }
 
-void io_ring::enqueue(detail::ring_op& op) noexcept {
-  if (backlog_.empty() && try_place(op)) return;
-  op.stage_ = detail::ring_op::stage::backlogged;
-  backlog_.push_back(op);
-  ++stats_.backlogged;
-}
-
-bool io_ring::try_place(detail::ring_op& op) noexcept {
-  // Capping ops in flight at the CQ size means the kernel never has to overflow the CQ.
-  if (in_flight_count_ >= max_in_flight_) return false;
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (!sqe) return false;
-  *sqe = op.sqe();
-  io_uring_sqe_set_data(sqe, &op);
-  op.stage_ = detail::ring_op::stage::in_flight;
-  in_flight_.push_back(op);
-  ++in_flight_count_;
-  return true;
-}
-
 void io_ring::fill_from_backlog() {
-  while (!backlog_.empty() && in_flight_count_ < max_in_flight_) {
+  while (!backlog_.empty() && in_flight_ < max_in_flight_) {
     if (io_uring_sq_space_left(&ring_) == 0) {
       enter(0);  // SQ full: hand it to the kernel and go on filling
       if (io_uring_sq_space_left(&ring_) == 0) return;
@@ -267,15 +232,17 @@ void io_ring::reap() {
     ++seen;
     auto* op = static_cast<detail::ring_op*>(io_uring_cqe_get_data(cqe));
     if (!op) continue;  // the library's own cancellations
+    --in_flight_;
     op->result_ = cqe->res;
-    in_flight_.erase(*op);
-    --in_flight_count_;
+    if (detaching_) {  // the ring is going away: the awaiter must never call back
+      op->ring_ = nullptr;
+      op->waiting_ = {};
+    }
     if (op->waiting_) {
       op->stage_ = detail::ring_op::stage::completed;
-      completed_.push_back(*op);
-      ready_.push_back(op->waiting_);
+      ready_.push_back({{}, op});
     } else {
-      op->stage_ = detail::ring_op::stage::consumed;  // abandoned: nobody will resume
+      op->discard_result();  // abandoned: nobody will resume it
     }
   }
   io_uring_cq_advance(&ring_, seen);
@@ -295,9 +262,11 @@ void io_ring::abandon(detail::ring_op& op) noexcept {
     case stage::backlogged:
       backlog_.erase(op);
       break;
-    case stage::completed:
-      completed_.erase(op);
-      forget(op.waiting_);
+    case stage::completed:  // queued for resumption: drop the entry, close a won fd
+      for (auto* queue : {&ready_, &resuming_})
+        for (ready_entry& entry : *queue)
+          if (entry.op == &op) entry = {};
+      op.discard_result();
       break;
     case stage::in_flight: {
       // The kernel may still write into the op's buffers: cancel, then wait it out.
@@ -318,28 +287,21 @@ void io_ring::abandon(detail::ring_op& op) noexcept {
   op.stage_ = stage::consumed;
 }
 
-void io_ring::forget(std::coroutine_handle<> waiting) noexcept {
-  for (auto* queue : {&ready_, &resuming_})
-    std::replace(queue->begin(), queue->end(), waiting, std::coroutine_handle<>{});
-}
-
 void io_ring::cancel_all_and_drain() noexcept {
-  // Ops whose awaiters outlive the ring: detach them so their destructors leave us alone.
-  auto detach = [](detail::ring_op& op) {
-    op.ring_ = nullptr;
-    op.waiting_ = {};
-  };
+  // Ops whose awaiters outlive the ring are cut loose: their destructors leave us alone.
   while (detail::ring_op* op = backlog_.pop_front()) {
-    detach(*op);
+    op->ring_ = nullptr;
     op->stage_ = detail::ring_op::stage::consumed;
   }
-  while (detail::ring_op* op = completed_.pop_front()) detach(*op);
-  if (in_flight_.empty()) return;
-  in_flight_.for_each(detach);
+  for (auto* queue : {&ready_, &resuming_})
+    for (const ready_entry& entry : *queue)
+      if (entry.op) entry.op->ring_ = nullptr;
+  detaching_ = true;
+  if (in_flight_ == 0) return;
   io_uring_sqe* cancel = internal_sqe();
   io_uring_prep_cancel64(cancel, 0, IORING_ASYNC_CANCEL_ANY);
   io_uring_sqe_set_data(cancel, nullptr);
-  while (!in_flight_.empty()) {
+  while (in_flight_ != 0) {
     enter(1);
     reap();
   }

@@ -245,3 +245,19 @@ TEST_CASE("a task started early can be awaited later, finished or not", "[runtim
   auto join = [&]() -> task<int> { co_return co_await done_early; };
   CHECK(sync_wait(ring, join()) == 42);
 }
+
+TEST_CASE("an openat abandoned in flight closes the descriptor it won", "[runtime][lifetime]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const std::string path = dir.path();
+  auto open_tmpfile = [&]() -> task<int> {
+    co_return co_await ops::openat(ring, AT_FDCWD, path.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  };
+  const int fds_before = test::open_fds();
+  for (int i = 0; i < 50; ++i) {
+    auto opening = open_tmpfile();
+    detail::task_access::start(opening);  // the openat is queued for the kernel
+    if (i % 2) sync_wait(ring, yield_then(ring, 1, 0));  // and, half the time, submitted
+  }  // each task dies with its openat in flight or already completed
+  CHECK(test::open_fds() == fds_before);
+}

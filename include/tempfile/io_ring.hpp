@@ -45,15 +45,21 @@ class ring_op {
   ring_op& operator=(const ring_op&) = delete;
 
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> waiting);
+  void await_suspend(std::coroutine_handle<> waiting) noexcept;
 
  protected:
-  explicit ring_op(io_ring& ring) noexcept : ring_(&ring) { ::new (sqe_storage_) io_uring_sqe{}; }
+  // Not zeroed: every derived op prepares it with a liburing helper, which sets each field.
+  explicit ring_op(io_ring& ring) noexcept : ring_(&ring) { ::new (sqe_storage_) io_uring_sqe; }
   ~ring_op();
 
   io_uring_sqe& sqe() noexcept { return *std::launder(reinterpret_cast<io_uring_sqe*>(sqe_storage_)); }
+  /// The result is a new descriptor: closed if nobody is left to take it.
+  void set_result_is_fd() noexcept { result_is_fd_ = true; }
   /// The CQE's result; marks the op consumed (called from the derived await_resume).
-  int take_result() noexcept;
+  int take_result() noexcept {
+    stage_ = stage::consumed;
+    return result_;
+  }
 
  private:
   friend class tempfile::io_ring;
@@ -61,13 +67,16 @@ class ring_op {
   // completed: reaped, the waiting coroutine queued but not yet resumed.
   enum class stage : unsigned char { prepared, backlogged, in_flight, completed, consumed };
 
+  void discard_result() noexcept;
+
   io_ring* ring_;  // null once the ring is gone
   // Raw storage: io_uring_sqe ends in a flexible array, which may not be a member.
   alignas(io_uring_sqe) std::byte sqe_storage_[sizeof(io_uring_sqe)];
   std::coroutine_handle<> waiting_;
   int result_ = 0;
   stage stage_ = stage::prepared;
-  ring_op* prev_ = nullptr;  // links in the ring's backlog, in-flight or completed list
+  bool result_is_fd_ = false;
+  ring_op* prev_ = nullptr;  // links in the ring's backlog
   ring_op* next_ = nullptr;
 };
 
@@ -76,9 +85,22 @@ class op_list {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
   ring_op* front() const noexcept { return head_; }
-  void push_back(ring_op& op) noexcept;
-  void erase(ring_op& op) noexcept;
-  ring_op* pop_front() noexcept;
+  void push_back(ring_op& op) noexcept {
+    op.prev_ = tail_;
+    op.next_ = nullptr;
+    (tail_ ? tail_->next_ : head_) = &op;
+    tail_ = &op;
+  }
+  void erase(ring_op& op) noexcept {
+    (op.prev_ ? op.prev_->next_ : head_) = op.next_;
+    (op.next_ ? op.next_->prev_ : tail_) = op.prev_;
+    op.prev_ = op.next_ = nullptr;
+  }
+  ring_op* pop_front() noexcept {
+    ring_op* op = head_;
+    if (op) erase(*op);
+    return op;
+  }
   template <class F>
   void for_each(F f) const {
     for (ring_op* op = head_; op;) {
@@ -128,7 +150,7 @@ class io_ring {
     struct awaiter {
       io_ring& ring;
       bool await_ready() const noexcept { return false; }
-      void await_suspend(std::coroutine_handle<> h) { ring.ready_.push_back(h); }
+      void await_suspend(std::coroutine_handle<> h) { ring.ready_.push_back({h, nullptr}); }
       void await_resume() const noexcept {}
     };
     return awaiter{*this};
@@ -153,34 +175,58 @@ class io_ring {
   friend class detail::ring_op;
   friend class detail::spawned_promise;
 
+  /// What the loop resumes next: a coroutine (yield, spawn), or the waiter of a completed op.
+  struct ready_entry {
+    std::coroutine_handle<> coroutine;
+    detail::ring_op* op;
+  };
+
   template <class Done>
   void loop_until(Done done);
   void run_ready();
   void wait_for_progress();
-  void enqueue(detail::ring_op& op) noexcept;
-  bool try_place(detail::ring_op& op) noexcept;
+  void enqueue(detail::ring_op& op) noexcept {
+    if (backlog_.empty() && try_place(op)) return;
+    op.stage_ = detail::ring_op::stage::backlogged;
+    backlog_.push_back(op);
+    ++stats_.backlogged;
+  }
+  bool try_place(detail::ring_op& op) noexcept {
+    // Capping ops in flight at the CQ size means the kernel never has to overflow the CQ.
+    if (in_flight_ >= max_in_flight_) return false;
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (!sqe) return false;
+    *sqe = op.sqe();
+    io_uring_sqe_set_data(sqe, &op);
+    op.stage_ = detail::ring_op::stage::in_flight;
+    ++in_flight_;
+    return true;
+  }
   void fill_from_backlog();
   void enter(unsigned wait_for);
   void reap();
   io_uring_sqe* internal_sqe();
   void abandon(detail::ring_op& op) noexcept;
-  void forget(std::coroutine_handle<> waiting) noexcept;
   void cancel_all_and_drain() noexcept;
 
   io_uring ring_{};
   std::bitset<128> supported_;
-  unsigned max_in_flight_ = 0;  // CQ size: the kernel never has to overflow the CQ
-  unsigned in_flight_count_ = 0;
-  detail::op_list backlog_;    // waiting for a free SQE or CQ slot, FIFO
-  detail::op_list in_flight_;  // owned by the kernel
-  detail::op_list completed_;  // reaped, waiting coroutine not yet resumed
-  std::vector<std::coroutine_handle<>> ready_;
-  std::vector<std::coroutine_handle<>> resuming_;
+  unsigned max_in_flight_ = 0;  // CQ size
+  unsigned in_flight_ = 0;      // ops the kernel owns
+  bool detaching_ = false;      // the ring is going away: reaped ops are cut loose
+  detail::op_list backlog_;     // waiting for a free SQE or CQ slot, FIFO
+  std::vector<ready_entry> ready_;
+  std::vector<ready_entry> resuming_;
   detail::spawned_promise* spawned_ = nullptr;  // intrusive list of live detached tasks
   std::exception_ptr spawned_error_;
   bool driving_ = false;
   ring_stats stats_;
 };
+
+inline void detail::ring_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
+  waiting_ = waiting;
+  ring_->enqueue(*this);
+}
 
 namespace detail {
 
@@ -191,7 +237,7 @@ struct spawned_task {
 
 /// Promise of a detached task: links itself into its ring while alive, so the ring can
 /// destroy what is still suspended when it goes away.
-class spawned_promise {
+class spawned_promise : public recycled_frame {
  public:
   spawned_promise(io_ring& ring, task<void>&) noexcept;
   ~spawned_promise();

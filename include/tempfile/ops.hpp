@@ -24,6 +24,7 @@ struct op_context {
   int fd = -1;
   const char* path = nullptr;
   const char* second_path = nullptr;
+  bool opens_fd = false;  // the result is a descriptor the awaiter must take or close
 };
 
 [[noreturn]] void throw_op_error(int err, const op_context& context);
@@ -38,6 +39,7 @@ class [[nodiscard]] checked_op : public ring_op {
   template <class Prepare>
   checked_op(io_ring& ring, op_context context, Prepare prepare) noexcept
       : ring_op(ring), context_(context) {
+    if (context.opens_fd) set_result_is_fd();
     prepare(sqe());
   }
 
@@ -89,7 +91,7 @@ inline detail::checked_op<void> nop(io_ring& ring) {
 /// openat(2), including `O_TMPFILE`. Returns the new descriptor.
 inline detail::checked_op<int> openat(io_ring& ring, int dirfd, const char* path, int flags,
                                       mode_t mode) {
-  return {ring, {"openat", dirfd, path},
+  return {ring, {"openat", dirfd, path, nullptr, true},
           [=](io_uring_sqe& s) { io_uring_prep_openat(&s, dirfd, path, flags, mode); }};
 }
 

@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <optional>
 #include <type_traits>
@@ -18,7 +19,32 @@ namespace detail {
 
 struct task_access;
 
-class task_promise_base {
+/// Coroutine frames come from per-thread free lists by size class: a batch of short tasks
+/// then costs no malloc/free per task once warm. Memory freed on another thread joins that
+/// thread's lists.
+void* allocate_frame(std::size_t size);
+void deallocate_frame(void* frame, std::size_t size) noexcept;
+
+/// Base of every promise in the runtime: frames from the recycling allocator.
+struct recycled_frame {
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept {
+    deallocate_frame(frame, size);
+  }
+};
+
+/// Told when a task it listens to finishes (instead of resuming a continuation): how
+/// `when_all` joins many tasks without a wrapper coroutine per task.
+class completion_listener {
+ public:
+  /// Returns the coroutine to resume next.
+  virtual std::coroutine_handle<> task_finished(const std::exception_ptr& error) noexcept = 0;
+
+ protected:
+  ~completion_listener() = default;
+};
+
+class task_promise_base : public recycled_frame {
  public:
   std::suspend_always initial_suspend() const noexcept { return {}; }
 
@@ -26,15 +52,19 @@ class task_promise_base {
     bool await_ready() const noexcept { return false; }
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) const noexcept {
-      return self.promise().continuation_;
+      task_promise_base& promise = self.promise();
+      if (promise.listener_) return promise.listener_->task_finished(promise.error_);
+      return promise.continuation_;
     }
     void await_resume() const noexcept {}
   };
   final_awaiter final_suspend() const noexcept { return {}; }
 
   void unhandled_exception() noexcept { error_ = std::current_exception(); }
+  const std::exception_ptr& error() const noexcept { return error_; }
 
   void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c; }
+  void set_listener(completion_listener& listener) noexcept { listener_ = &listener; }
 
   /// Marks the coroutine as started; returns whether it already was. A task may be started
   /// early (the runtime does this for write-behind) and awaited later.
@@ -48,6 +78,7 @@ class task_promise_base {
  private:
   // A task started from outside any coroutine (sync_wait, spawn) has nobody to resume.
   std::coroutine_handle<> continuation_ = std::noop_coroutine();
+  completion_listener* listener_ = nullptr;
   std::exception_ptr error_;
   bool started_ = false;
 };
@@ -166,6 +197,19 @@ struct task_access {
   /// Runs `t` until its first suspension; awaiting it later joins it.
   template <class T>
   static void start(task<T>& t) {
+    if (claim_start(t)) t.handle_.resume();
+  }
+  /// Starts `t` (if not yet started) reporting its end to `listener`; a task that has
+  /// already finished reports at once. What the listener answers from inside this call is
+  /// ignored: it must not ask to resume anyone before all its tasks were started.
+  template <class T>
+  static void start_listened(task<T>& t, completion_listener& listener) {
+    auto& promise = t.handle_.promise();
+    if (t.handle_.done()) {
+      (void)listener.task_finished(promise.error());
+      return;
+    }
+    promise.set_listener(listener);
     if (claim_start(t)) t.handle_.resume();
   }
 };
