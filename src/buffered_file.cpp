@@ -86,7 +86,7 @@ buffered_file::~buffered_file() {
 
 void buffered_file::write_back_on_destroy() noexcept {
   // A destructor cannot await: synchronous, best effort, so a kept file keeps its data.
-  auto write_back = [fd = fd_.get()](const std::vector<std::byte>& bytes, std::size_t len,
+  auto write_back = [fd = fd_.get()](const detail::file_buffer& bytes, std::size_t len,
                                      std::int64_t offset) {
     for (std::size_t done = 0; done < len;) {
       const ssize_t n = ::pwrite(fd, bytes.data() + done, len - done,
@@ -126,7 +126,7 @@ void buffered_file::check_writable() const {
 }
 
 void buffered_file::ensure_buffer() {
-  if (buffer_.size() != capacity_) buffer_.resize(capacity_);
+  if (buffer_.size() != capacity_) buffer_ = detail::file_buffer(capacity_);
 }
 
 task<void> buffered_file::write_all(std::span<const std::byte> data, std::int64_t offset) {
@@ -164,7 +164,7 @@ task<void> buffered_file::settle_write_behind() {
       const task<void> pending = std::move(behind_write_);
       co_await pending;
     } else {  // an earlier background write failed: its bytes are still here
-      co_await write_fully(*ring_, fd_.get(), std::span(behind_).first(behind_len_),
+      co_await write_fully(*ring_, fd_.get(), behind_.first(behind_len_),
                            behind_offset_);
     }
   } catch (const std::system_error& e) {
@@ -180,7 +180,7 @@ task<void> buffered_file::write_behind() {
   behind_offset_ = buffer_offset_;
   behind_len_ = std::exchange(buffer_len_, 0);
   dirty_ = false;
-  behind_write_ = write_fully(*ring_, fd_.get(), std::span(behind_).first(behind_len_),
+  behind_write_ = write_fully(*ring_, fd_.get(), behind_.first(behind_len_),
                               behind_offset_);
   detail::task_access::start(behind_write_);
 }
@@ -189,7 +189,7 @@ task<void> buffered_file::flush_buffer() {
   co_await settle_write_behind();
   if (!dirty_) co_return;
   // On failure the bytes stay buffered and dirty: a later flush writes them again.
-  co_await write_all(std::span(buffer_).first(buffer_len_), buffer_offset_);
+  co_await write_all(buffer_.first(buffer_len_), buffer_offset_);
   dirty_ = false;
   buffer_len_ = 0;
 }
@@ -224,7 +224,7 @@ task<std::size_t> buffered_file::read(std::span<std::byte> out) {
     ensure_buffer();
     buffer_len_ = 0;
     buffer_offset_ = pos_;
-    buffer_len_ = co_await read_at(buffer_, pos_);
+    buffer_len_ = co_await read_at(buffer_.first(capacity_), pos_);
     if (buffer_len_ == 0) break;
   }
   co_return done;

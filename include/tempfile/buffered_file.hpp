@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include <tempfile/file_buffer.hpp>
 #include <tempfile/file_mode.hpp>
 #include <tempfile/file_protocol.hpp>
 #include <tempfile/io_ring.hpp>
@@ -107,11 +108,11 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   removal removal_ = removal::anonymous;
   std::filesystem::path removal_path_;
   std::size_t capacity_ = 0;
-  std::vector<std::byte> buffer_;  // allocated at first use
+  detail::file_buffer buffer_;     // allocated at first use
   std::int64_t buffer_offset_ = 0; // file offset of buffer_[0]
   std::size_t buffer_len_ = 0;     // valid bytes in buffer_
   bool dirty_ = false;             // buffer_ holds bytes not yet written
-  std::vector<std::byte> behind_;  // full buffer being written in the background
+  detail::file_buffer behind_;     // full buffer being written in the background
   std::int64_t behind_offset_ = 0;
   std::size_t behind_len_ = 0;     // bytes of behind_ not yet known to be written
   task<void> behind_write_;        // the background write; destroyed before the buffers
