@@ -200,8 +200,8 @@ std::vector<measurement> scenario_runner::measure(const std::string& step, unsig
                                                   const std::vector<contender>& sides,
                                                   double ops_per_run) {
   const auto stride = static_cast<std::size_t>(ops_per_run) / latency_samples_per_run + 1;
-  const std::string text = step + ", concurrency " + std::to_string(concurrency) + ", size " +
-                           size_text(config_.size) + ": repetition ";
+  const std::string text =
+      step + ", concurrency " + std::to_string(concurrency) + ": repetition ";
   return measure_interleaved(sides, config_.repetitions, stride, [&](int rep) {
     progress_(text + std::to_string(rep + 1) + "/" + std::to_string(config_.repetitions));
   });
@@ -225,7 +225,8 @@ void scenario_runner::file_scenario(const std::string& scenario, const std::file
       {baseline_name, [&](latency_sampler& latencies) {
          sync_files(where, config_.files, payload, config_.fsync, latencies);
        }}};
-  const auto results = measure(where + " " + scenario, concurrency, sides, files);
+  const std::string step = where + " " + scenario + " " + size_text(config_.size);
+  const auto results = measure(step, concurrency, sides, files);
   rows_.push_back({scenario, where, concurrency, config_.size, files * config_.size, false,
                    {results[0], files}, {results[1], files}, baseline_name});
 }
@@ -283,7 +284,8 @@ void scenario_runner::seqwrite(const std::filesystem::path& dir, unsigned concur
       pwrite_sizes.push_back(size);
     }
 
-  const auto results = measure(where + " seqwrite", concurrency, sides, calls(call_size));
+  const auto results = measure(where + " seqwrite " + size_text(call_size), concurrency, sides,
+                               calls(call_size));
   const side_result library = {results[0], calls(call_size)};
   auto add_row = [&](std::size_t side, std::size_t size, std::string name) {
     rows_.push_back({"seqwrite", where, concurrency, call_size, static_cast<double>(total), true,
@@ -295,7 +297,8 @@ void scenario_runner::seqwrite(const std::filesystem::path& dir, unsigned concur
     return a.median_seconds < b.median_seconds;
   });
   const auto best = static_cast<std::size_t>(fastest - results.begin());
-  add_row(best, pwrite_sizes[best - 2], "best sync pwrite (" + size_text(pwrite_sizes[best - 2]) + ")");
+  const std::size_t best_size = pwrite_sizes[best - 2];
+  add_row(best, best_size, "best sync pwrite (" + size_text(best_size) + ")");
 }
 
 void scenario_runner::spool(const std::filesystem::path& dir, unsigned concurrency) {
@@ -321,7 +324,8 @@ void scenario_runner::spool(const std::filesystem::path& dir, unsigned concurren
          for (unsigned i = 0; i < concurrency; ++i)
            vector_spool_stream(share(total, concurrency, i), chunk, latencies);
        }}};
-  const auto results = measure(where + " spool", concurrency, sides, appends);
+  const std::string step = where + " spool " + size_text(config_.size);
+  const auto results = measure(step, concurrency, sides, appends);
   rows_.push_back({"spool", where, concurrency, config_.size, static_cast<double>(total), true,
                    {results[0], appends}, {results[1], appends},
                    "std::vector<char> reserve+append"});

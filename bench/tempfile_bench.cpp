@@ -31,11 +31,12 @@ libc calls, alternating repetitions, and prints throughput, latency and their ra
   --scenario NAME     create, named, seqwrite, spool or nop (repeatable; default: all)
   --size BYTES        file size for create/named, call size for seqwrite/spool (default 4K)
   --files N           files per create/named run, and 500 NOPs per file per nop run
-                      (default 2000)
-  --stream BYTES      bytes per seqwrite/spool run (default 64M)
+                      (default 2000; --quick: 100)
+  --stream BYTES      bytes per seqwrite/spool run (default 64M; --quick: 8M)
   --concurrency N     coroutines sharing the work on one ring (repeatable, 1..256;
                       default: 1 and 16)
-  --repetitions N     alternating repetitions per row; medians are reported (default 5)
+  --repetitions N     alternating repetitions per row; medians are reported (default 5;
+                      --quick: 3)
   --fsync             fsync every file before closing it
   --json              print one JSON array on stdout instead of the tables
   --quick             small runs: every scenario finishes in seconds
@@ -110,7 +111,7 @@ command_line parse(int argc, char** argv) {
     else throw std::invalid_argument("unknown option: " + std::string(flag));
   }
   if (quick) {
-    if (!files_given) config.files = 200;
+    if (!files_given) config.files = 100;
     if (!stream_given) config.stream_bytes = 8u << 20;
     if (!repetitions_given) config.repetitions = 3;
   }
