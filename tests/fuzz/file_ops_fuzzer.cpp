@@ -164,13 +164,13 @@ std::vector<operation> decode_operations(byte_reader& in) {
 
 std::string describe(const operation& op) {
   const auto n = std::to_string(op.amount);
-  auto sizes = [&] {
-    std::string out;
-    for (const auto& p : op.payload) out += (out.empty() ? "" : ", ") + std::to_string(p.size());
-    return out;
+  auto line_sizes = [&] {
+    std::string out = "[";
+    for (const auto& line : op.payload) out += (out.size() > 1 ? ", " : "") + std::to_string(line.size());
+    return out + "]";
   };
   switch (op.kind) {
-    case op_kind::write: return "write(" + sizes() + " bytes)";
+    case op_kind::write: return "write(" + std::to_string(op.payload.front().size()) + " bytes)";
     case op_kind::read: return op.use_default ? "read(-1)" : "read(" + n + ")";
     case op_kind::readinto: return "readinto(" + n + "-byte buffer)";
     case op_kind::readline: return "readline(" + n + ")";
@@ -179,7 +179,7 @@ std::string describe(const operation& op) {
     case op_kind::truncate: return op.use_default ? "truncate()" : "truncate(" + n + ")";
     case op_kind::flush: return "flush()";
     case op_kind::to_disk: return op.use_default ? "fileno()" : "rollover()";
-    case op_kind::writelines: return "writelines([" + sizes() + " bytes])";
+    case op_kind::writelines: return "writelines(lines of " + line_sizes() + " bytes)";
     case op_kind::close: return "close()";
     case op_kind::count: break;
   }
