@@ -142,7 +142,7 @@ void sync_fwrite_stream(const std::string& dir, std::size_t bytes, byte_span chu
                         std::size_t call_size, bool fsync, latency_sampler& latencies) {
   FILE* stream = ::fdopen(sync_open_tmpfile(dir.c_str()), "w");
   if (!stream) throw_errno("fdopen");
-  if (::setvbuf(stream, nullptr, _IOFBF, call_size) != 0) throw_errno("setvbuf");
+  if (::setvbuf(stream, nullptr, _IOFBF, tempfile::default_buffer_size) != 0) throw_errno("setvbuf");
   for_each_piece(bytes, chunk, call_size, [&](byte_span piece, std::size_t) {
     const auto started = latencies.start();
     if (::fwrite(piece.data(), 1, piece.size(), stream) != piece.size()) throw_errno("fwrite");
@@ -265,8 +265,7 @@ void scenario_runner::seqwrite(const std::filesystem::path& dir, unsigned concur
   std::vector<contender> sides = {
       {"temporary_file", [&](latency_sampler& latencies) {
          run_concurrently(ring_, concurrency, [&](unsigned i) {
-           options opts = file_options(dir);
-           opts.buffering(static_cast<long>(call_size));
+           options opts = file_options(dir);  // the default buffer, as users get it
            return library_write_stream(ring_, std::move(opts), share(total, concurrency, i),
                                        chunk.first(call_size), config_.fsync, latencies);
          });
@@ -292,7 +291,7 @@ void scenario_runner::seqwrite(const std::filesystem::path& dir, unsigned concur
                      library, {results[side], calls(size)}, std::move(name)});
   };
   add_row(2, call_size, "sync pwrite " + size_text(call_size));
-  add_row(1, call_size, "stdio fwrite, " + size_text(call_size) + " buffer");
+  add_row(1, call_size, "stdio fwrite, " + size_text(tempfile::default_buffer_size) + " buffer");
   const auto fastest = std::min_element(results.begin() + 2, results.end(), [](auto& a, auto& b) {
     return a.median_seconds < b.median_seconds;
   });

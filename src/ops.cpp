@@ -24,8 +24,11 @@ void throw_op_error(int err, const op_context& context) {
 }
 
 statx_op::statx_op(io_ring& ring, int dirfd, const char* path, int flags, unsigned mask) noexcept
-    : ring_op(ring), context_{"statx", dirfd, path} {
-  io_uring_prep_statx(&sqe(), dirfd, path, flags, mask, &result_);
+    : ring_op(ring, &prepare_into), context_{"statx", dirfd, path}, flags_(flags), mask_(mask) {}
+
+void statx_op::prepare_into(ring_op& self, io_uring_sqe& sqe) noexcept {
+  auto& op = static_cast<statx_op&>(self);
+  io_uring_prep_statx(&sqe, op.context_.fd, op.context_.path, op.flags_, op.mask_, &op.result_);
 }
 
 struct statx statx_op::await_resume() {
@@ -34,11 +37,17 @@ struct statx statx_op::await_resume() {
 }
 
 ftruncate_op::ftruncate_op(io_ring& ring, int fd, std::uint64_t length) noexcept
-    : ring_op(ring), fd_(fd), length_(length), native_(ring.supports(ops::ftruncate_opcode)) {
-  if (native_)
-    io_uring_prep_rw(static_cast<int>(ops::ftruncate_opcode), &sqe(), fd, nullptr, 0, length);
+    : ring_op(ring, &prepare_into),
+      fd_(fd),
+      length_(length),
+      native_(ring.supports(ops::ftruncate_opcode)) {}
+
+void ftruncate_op::prepare_into(ring_op& self, io_uring_sqe& sqe) noexcept {
+  auto& op = static_cast<ftruncate_op&>(self);
+  if (op.native_)
+    io_uring_prep_rw(static_cast<int>(ops::ftruncate_opcode), &sqe, op.fd_, nullptr, 0, op.length_);
   else
-    io_uring_prep_nop(&sqe());
+    io_uring_prep_nop(&sqe);
 }
 
 int ftruncate_op::await_resume() {

@@ -1,12 +1,17 @@
 #include <tempfile/spooled_temporary_file.hpp>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <string>
 #include <system_error>
 
 namespace tempfile {
+namespace {
+/// Largest up-front reservation; beyond it the memory buffer grows geometrically.
+constexpr std::size_t max_reservation = 16 << 20;
+}  // namespace
 
 spooled_temporary_file::spooled_temporary_file(io_ring& ring, options opts)
     : ring_(&ring), opts_(std::move(opts)), mode_(file_mode::parse(opts_.mode())) {}
@@ -73,6 +78,11 @@ task<void> spooled_temporary_file::link(const std::filesystem::path& target) {
 }
 
 void spooled_temporary_file::write_to_memory(std::span<const std::byte> data) {
+  if (memory_.capacity() == 0 && opts_.max_size() != 0) {
+    // Room for everything that may stay in memory, so appends never copy on growth. Pages
+    // not yet written are not touched, so a small file does not pay for a large max_size.
+    memory_.reserve(std::min(opts_.max_size(), max_reservation));
+  }
   const auto pos = static_cast<std::size_t>(pos_);
   if (pos > memory_.size()) memory_.resize(pos);  // a gap after seeking past the end reads as zeros
   const std::size_t overwrite = std::min(data.size(), memory_.size() - pos);

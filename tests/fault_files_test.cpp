@@ -46,18 +46,24 @@ class descriptor_exhaustion {
   std::vector<int> fillers_;
 };
 
-/// The descriptors a freshly exec'd child of this process holds.
+/// The descriptors a freshly exec'd child of this process holds. The child's shell says so
+/// once it runs, which is after exec has closed the close-on-exec descriptors.
 std::vector<int> descriptors_after_exec() {
+  int started[2];
+  REQUIRE(::pipe(started) == 0);
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+    ::dup2(started[1], STDOUT_FILENO);
+    ::execl("/bin/sh", "sh", "-c", "echo; exec sleep 30", static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  const std::string proc = "/proc/" + std::to_string(pid);
-  while (std::filesystem::read_symlink(proc + "/exe").filename() != "sleep") ::usleep(1000);
+  ::close(started[1]);
+  char c;
+  REQUIRE(::read(started[0], &c, 1) == 1);
+  ::close(started[0]);
   std::vector<int> fds;
-  for (const auto& entry : std::filesystem::directory_iterator(proc + "/fd"))
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
     fds.push_back(std::stoi(entry.path().filename().string()));
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);

@@ -8,7 +8,6 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
-#include <new>
 #include <exception>
 #include <vector>
 
@@ -22,11 +21,14 @@ struct ring_options {
   unsigned max_workers = 0;  ///< io-wq worker cap per kind; 0: the number of online CPUs
   bool sqpoll = false;       ///< kernel thread polls the SQ (excludes DEFER_TASKRUN)
   unsigned cq_entries = 0;   ///< completion queue size; 0: twice `entries`
-  bool defer_taskrun = true; ///< IORING_SETUP_DEFER_TASKRUN when the kernel has it
+  /// IORING_SETUP_DEFER_TASKRUN when the kernel has it: measured 9-12 % faster NOPs at
+  /// queue depth 1 and 4-6 % less CPU per created file (bench/README.md).
+  bool defer_taskrun = true;
   /// Keep io-wq workers on the CPU the constructing thread runs on. Blocking ops (O_CREAT
-  /// opens, buffered writes) are punted to io-wq, and a worker on another CPU costs a
-  /// cross-CPU wakeup per op.
-  bool pin_workers = true;
+  /// opens, unlinks, buffered writes) run on io-wq workers; pinned, they share the
+  /// submitter's CPU and cannot run in parallel with it. Off by default: measured, pinning
+  /// made file creation 1-9 % slower and directory cleanup slower (bench/README.md).
+  bool pin_workers = false;
 };
 
 class io_ring;
@@ -34,9 +36,9 @@ class io_ring;
 namespace detail {
 
 /// One io_uring request. It lives inside the awaiter (so inside the awaiting coroutine's
-/// frame): no allocation per operation. The SQE is prepared up front and copied into the
-/// submission queue when a slot is free, so an op can wait in a backlog when the SQ is full
-/// or the CQ could overflow. If the awaiter is destroyed while the kernel still owns the
+/// frame): no allocation per operation. The op keeps its arguments and prepares its SQE
+/// straight into the submission queue when a slot is free, so it can wait in a backlog
+/// when the SQ is full or the CQ could overflow. If the awaiter is destroyed while the kernel still owns the
 /// request, the destructor cancels it and waits for its completion, so neither the op
 /// state nor the buffers it names are ever touched after they are gone.
 class ring_op {
@@ -48,11 +50,12 @@ class ring_op {
   void await_suspend(std::coroutine_handle<> waiting) noexcept;
 
  protected:
-  // Not zeroed: every derived op prepares it with a liburing helper, which sets each field.
-  explicit ring_op(io_ring& ring) noexcept : ring_(&ring) { ::new (sqe_storage_) io_uring_sqe; }
+  /// Fills a free SQE (user_data is the ring's). Called once, when the op is placed.
+  using prepare_fn = void (*)(ring_op& self, io_uring_sqe& sqe) noexcept;
+
+  ring_op(io_ring& ring, prepare_fn prepare) noexcept : ring_(&ring), prepare_(prepare) {}
   ~ring_op();
 
-  io_uring_sqe& sqe() noexcept { return *std::launder(reinterpret_cast<io_uring_sqe*>(sqe_storage_)); }
   /// The result is a new descriptor: closed if nobody is left to take it.
   void set_result_is_fd() noexcept { result_is_fd_ = true; }
   /// The CQE's result; marks the op consumed (called from the derived await_resume).
@@ -70,8 +73,7 @@ class ring_op {
   void discard_result() noexcept;
 
   io_ring* ring_;  // null once the ring is gone
-  // Raw storage: io_uring_sqe ends in a flexible array, which may not be a member.
-  alignas(io_uring_sqe) std::byte sqe_storage_[sizeof(io_uring_sqe)];
+  prepare_fn prepare_;
   std::coroutine_handle<> waiting_;
   int result_ = 0;
   stage stage_ = stage::prepared;
@@ -196,7 +198,7 @@ class io_ring {
     if (in_flight_ >= max_in_flight_) return false;
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (!sqe) return false;
-    *sqe = op.sqe();
+    op.prepare_(op, *sqe);
     io_uring_sqe_set_data(sqe, &op);
     op.stage_ = detail::ring_op::stage::in_flight;
     ++in_flight_;

@@ -11,7 +11,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <span>
+#include <type_traits>
 
 #include <tempfile/io_ring.hpp>
 
@@ -32,15 +34,14 @@ struct op_context {
 /// Largest transfer Linux performs in one read/write call.
 inline constexpr std::size_t max_transfer = 0x7ffff000;
 
-/// An op whose CQE result is an errno (negative) or a value of type `Result`.
-template <class Result>
+/// An op whose CQE result is an errno (negative) or a value of type `Result`; `Prepare`
+/// (a lambda holding the arguments) fills the SQE.
+template <class Result, class Prepare>
 class [[nodiscard]] checked_op : public ring_op {
  public:
-  template <class Prepare>
   checked_op(io_ring& ring, op_context context, Prepare prepare) noexcept
-      : ring_op(ring), context_(context) {
+      : ring_op(ring, &prepare_into), prepare_(prepare), context_(context) {
     if (context.opens_fd) set_result_is_fd();
-    prepare(sqe());
   }
 
   Result await_resume() {
@@ -50,8 +51,18 @@ class [[nodiscard]] checked_op : public ring_op {
   }
 
  private:
+  static void prepare_into(ring_op& self, io_uring_sqe& sqe) noexcept {
+    static_cast<checked_op&>(self).prepare_(sqe);
+  }
+
+  Prepare prepare_;
   op_context context_;
 };
+
+template <class Result, class Prepare>
+checked_op<Result, Prepare> make_checked_op(io_ring& ring, op_context context, Prepare prepare) {
+  return {ring, context, prepare};
+}
 
 class [[nodiscard]] statx_op : public ring_op {
  public:
@@ -59,8 +70,11 @@ class [[nodiscard]] statx_op : public ring_op {
   struct statx await_resume();
 
  private:
+  static void prepare_into(ring_op& self, io_uring_sqe& sqe) noexcept;
   struct statx result_{};
   op_context context_;
+  int flags_;
+  unsigned mask_;
 };
 
 /// ftruncate: IORING_OP_FTRUNCATE (Linux 6.9, no liburing 2.3 helper, so prepared raw);
@@ -71,6 +85,7 @@ class [[nodiscard]] ftruncate_op : public ring_op {
   int await_resume();
 
  private:
+  static void prepare_into(ring_op& self, io_uring_sqe& sqe) noexcept;
   int fd_;
   std::uint64_t length_;
   bool native_;
@@ -84,48 +99,49 @@ namespace ops {
 inline constexpr unsigned ftruncate_opcode = 55;
 
 /// No operation: a full round trip through the ring.
-inline detail::checked_op<void> nop(io_ring& ring) {
-  return {ring, {"nop"}, [](io_uring_sqe& s) { io_uring_prep_nop(&s); }};
+inline auto nop(io_ring& ring) {
+  return detail::make_checked_op<void>(ring, {"nop"},
+                                       [](io_uring_sqe& s) { io_uring_prep_nop(&s); });
 }
 
 /// openat(2), including `O_TMPFILE`. Returns the new descriptor.
-inline detail::checked_op<int> openat(io_ring& ring, int dirfd, const char* path, int flags,
-                                      mode_t mode) {
-  return {ring, {"openat", dirfd, path, nullptr, true},
-          [=](io_uring_sqe& s) { io_uring_prep_openat(&s, dirfd, path, flags, mode); }};
+inline auto openat(io_ring& ring, int dirfd, const char* path, int flags, mode_t mode) {
+  return detail::make_checked_op<int>(
+      ring, {"openat", dirfd, path, nullptr, true},
+      [=](io_uring_sqe& s) { io_uring_prep_openat(&s, dirfd, path, flags, mode); });
 }
 
 /// pread(2) at an explicit offset. Returns the bytes read (0 at end of file).
-inline detail::checked_op<std::size_t> read(io_ring& ring, int fd, std::span<std::byte> buffer,
-                                            std::uint64_t offset) {
-  return {ring, {"read", fd}, [=](io_uring_sqe& s) {
-            io_uring_prep_read(&s, fd, buffer.data(),
-                               static_cast<unsigned>(std::min(buffer.size(), detail::max_transfer)),
-                               offset);
-          }};
+inline auto read(io_ring& ring, int fd, std::span<std::byte> buffer, std::uint64_t offset) {
+  return detail::make_checked_op<std::size_t>(ring, {"read", fd}, [=](io_uring_sqe& s) {
+    io_uring_prep_read(&s, fd, buffer.data(),
+                       static_cast<unsigned>(std::min(buffer.size(), detail::max_transfer)),
+                       offset);
+  });
 }
 
 /// pwrite(2) at an explicit offset. Returns the bytes written (possibly fewer).
-inline detail::checked_op<std::size_t> write(io_ring& ring, int fd,
-                                             std::span<const std::byte> buffer,
-                                             std::uint64_t offset) {
-  return {ring, {"write", fd}, [=](io_uring_sqe& s) {
-            io_uring_prep_write(&s, fd, buffer.data(),
-                                static_cast<unsigned>(std::min(buffer.size(), detail::max_transfer)),
-                                offset);
-          }};
+inline auto write(io_ring& ring, int fd, std::span<const std::byte> buffer,
+                  std::uint64_t offset) {
+  return detail::make_checked_op<std::size_t>(ring, {"write", fd}, [=](io_uring_sqe& s) {
+    io_uring_prep_write(&s, fd, buffer.data(),
+                        static_cast<unsigned>(std::min(buffer.size(), detail::max_transfer)),
+                        offset);
+  });
 }
 
 /// close(2).
-inline detail::checked_op<int> close(io_ring& ring, int fd) {
-  return {ring, {"close", fd}, [=](io_uring_sqe& s) { io_uring_prep_close(&s, fd); }};
+inline auto close(io_ring& ring, int fd) {
+  return detail::make_checked_op<int>(ring, {"close", fd},
+                                      [=](io_uring_sqe& s) { io_uring_prep_close(&s, fd); });
 }
 
 /// fsync(2), or fdatasync(2) when `datasync`.
-inline detail::checked_op<int> fsync(io_ring& ring, int fd, bool datasync = false) {
-  return {ring, {datasync ? "fdatasync" : "fsync", fd}, [=](io_uring_sqe& s) {
-            io_uring_prep_fsync(&s, fd, datasync ? IORING_FSYNC_DATASYNC : 0u);
-          }};
+inline auto fsync(io_ring& ring, int fd, bool datasync = false) {
+  return detail::make_checked_op<int>(
+      ring, {datasync ? "fdatasync" : "fsync", fd}, [=](io_uring_sqe& s) {
+        io_uring_prep_fsync(&s, fd, datasync ? IORING_FSYNC_DATASYNC : 0u);
+      });
 }
 
 /// ftruncate(2).
@@ -134,33 +150,35 @@ inline detail::ftruncate_op ftruncate(io_ring& ring, int fd, std::uint64_t lengt
 }
 
 /// unlinkat(2); `AT_REMOVEDIR` in `flags` removes a directory.
-inline detail::checked_op<int> unlinkat(io_ring& ring, int dirfd, const char* path,
-                                        int flags = 0) {
-  return {ring, {flags & AT_REMOVEDIR ? "rmdir" : "unlinkat", dirfd, path},
-          [=](io_uring_sqe& s) { io_uring_prep_unlinkat(&s, dirfd, path, flags); }};
+inline auto unlinkat(io_ring& ring, int dirfd, const char* path, int flags = 0) {
+  return detail::make_checked_op<int>(
+      ring, {flags & AT_REMOVEDIR ? "rmdir" : "unlinkat", dirfd, path},
+      [=](io_uring_sqe& s) { io_uring_prep_unlinkat(&s, dirfd, path, flags); });
 }
 
 /// mkdirat(2).
-inline detail::checked_op<int> mkdirat(io_ring& ring, int dirfd, const char* path, mode_t mode) {
-  return {ring, {"mkdirat", dirfd, path},
-          [=](io_uring_sqe& s) { io_uring_prep_mkdirat(&s, dirfd, path, mode); }};
+inline auto mkdirat(io_ring& ring, int dirfd, const char* path, mode_t mode) {
+  return detail::make_checked_op<int>(
+      ring, {"mkdirat", dirfd, path},
+      [=](io_uring_sqe& s) { io_uring_prep_mkdirat(&s, dirfd, path, mode); });
 }
 
 /// linkat(2); with `AT_SYMLINK_FOLLOW` and `/proc/self/fd/N` it names an `O_TMPFILE` file.
-inline detail::checked_op<int> linkat(io_ring& ring, int old_dirfd, const char* old_path,
-                                      int new_dirfd, const char* new_path, int flags) {
-  return {ring, {"linkat", old_dirfd, old_path, new_path}, [=](io_uring_sqe& s) {
-            io_uring_prep_linkat(&s, old_dirfd, old_path, new_dirfd, new_path, flags);
-          }};
+inline auto linkat(io_ring& ring, int old_dirfd, const char* old_path, int new_dirfd,
+                   const char* new_path, int flags) {
+  return detail::make_checked_op<int>(
+      ring, {"linkat", old_dirfd, old_path, new_path}, [=](io_uring_sqe& s) {
+        io_uring_prep_linkat(&s, old_dirfd, old_path, new_dirfd, new_path, flags);
+      });
 }
 
 /// renameat2(2) (`flags` as renameat2: `RENAME_NOREPLACE`, `RENAME_EXCHANGE`).
-inline detail::checked_op<int> renameat(io_ring& ring, int old_dirfd, const char* old_path,
-                                        int new_dirfd, const char* new_path,
-                                        unsigned flags = 0) {
-  return {ring, {"renameat", old_dirfd, old_path, new_path}, [=](io_uring_sqe& s) {
-            io_uring_prep_renameat(&s, old_dirfd, old_path, new_dirfd, new_path, flags);
-          }};
+inline auto renameat(io_ring& ring, int old_dirfd, const char* old_path, int new_dirfd,
+                     const char* new_path, unsigned flags = 0) {
+  return detail::make_checked_op<int>(
+      ring, {"renameat", old_dirfd, old_path, new_path}, [=](io_uring_sqe& s) {
+        io_uring_prep_renameat(&s, old_dirfd, old_path, new_dirfd, new_path, flags);
+      });
 }
 
 /// statx(2). Returns the filled `struct statx`.
