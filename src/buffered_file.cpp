@@ -269,8 +269,11 @@ std::int64_t buffered_file::seek(std::int64_t offset, int whence) {
     case SEEK_END: base = end_; break;
     default: fail(EINVAL, "seek with invalid whence:");
   }
-  if (offset < 0 && base + offset < 0) fail(EINVAL, "seek to a negative position:");
-  pos_ = base + offset;
+  std::int64_t position;
+  if (__builtin_add_overflow(base, offset, &position))
+    fail(EOVERFLOW, "seek past the largest file offset:");
+  if (position < 0) fail(EINVAL, "seek to a negative position:");
+  pos_ = position;
   return pos_;
 }
 

@@ -327,3 +327,19 @@ TEST_CASE("readline and readlines split on newlines and keep them", "[file]") {
   };
   sync_wait(ring, run());
 }
+
+TEST_CASE("seeking past the largest offset throws EOVERFLOW and keeps the position", "[file][errors]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto run = [&]() -> task<void> {
+    auto file = co_await temporary_file::create(ring, options().dir(dir.path()));
+    spooled_temporary_file spooled(ring, options().dir(dir.path()));
+    file.seek(10);
+    spooled.seek(10);
+    CHECK_THROWS_MATCHES(file.seek(INT64_MAX, SEEK_CUR), std::system_error, has_errno(EOVERFLOW));
+    CHECK_THROWS_MATCHES(spooled.seek(INT64_MAX, SEEK_CUR), std::system_error, has_errno(EOVERFLOW));
+    CHECK(file.tell() == 10);
+    CHECK(spooled.tell() == 10);
+  };
+  sync_wait(ring, run());
+}
