@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -195,4 +196,99 @@ TEST_CASE("no descriptor of the library survives exec", "[fault][cloexec]") {
     std::filesystem::remove(raw.path);
   };
   sync_wait(ring, run());
+}
+
+TEST_CASE("ENOSPC during writes and close is thrown, the data stays buffered for a retry",
+          "[fault][enospc]") {
+  test::tiny_tmpfs tiny("256k");
+  if (!tiny.mounted()) {
+    WARN("cannot mount a tmpfs here (" << tiny.why_not() << "): skipped");
+    return;
+  }
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  std::filesystem::path name;
+  std::int64_t accepted = 0;
+  auto fill = [&]() -> task<void> {
+    auto file = co_await named_temporary_file::create(
+        ring, options().dir(tiny.path()).auto_delete(false));
+    name = file.name();
+    const std::string chunk(64 * 1024, 'f');
+    int error = 0;
+    try {
+      for (int i = 0; i < 64; ++i) co_await file.write(chunk);  // 4 MiB into 256 KiB
+    } catch (const std::system_error& e) {
+      error = e.code().value();
+    }
+    CHECK(error == ENOSPC);
+    accepted = file.tell();  // what write() took before it threw
+    CHECK_THROWS_MATCHES(co_await file.close(), std::system_error, has_errno(ENOSPC));
+    CHECK_FALSE(file.closed());  // a failed flush keeps the file open with its data
+    tiny.resize("8m");           // space comes back: the same close now succeeds
+    co_await file.close();
+    CHECK(file.closed());
+  };
+  sync_wait(ring, fill());
+  CHECK(accepted > 256 * 1024);
+  const std::string on_disk = test::slurp(name);
+  CHECK(on_disk.size() == static_cast<std::size_t>(accepted));
+  CHECK(on_disk.find_first_not_of('f') == std::string::npos);
+  std::filesystem::remove(name);
+  CHECK(test::open_fds() == fds_before);
+  CHECK(tiny.empty());
+}
+
+TEST_CASE("ENOSPC while publishing with link leaves nothing behind", "[fault][enospc]") {
+  test::tiny_tmpfs tiny("256k");
+  if (!tiny.mounted()) {
+    WARN("cannot mount a tmpfs here (" << tiny.why_not() << "): skipped");
+    return;
+  }
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  const std::string big(1 << 20, 'b');
+  auto publish = [&]() -> task<void> {
+    spooled_temporary_file upload(ring, options().max_size(4 << 20));
+    co_await upload.write(big);
+    CHECK_THROWS_MATCHES(co_await upload.link(tiny.path() / "published"), std::system_error,
+                         has_errno(ENOSPC));
+    upload.seek(0);
+    const std::string kept = co_await upload.read();
+    CHECK(kept == big);  // still all in memory
+  };
+  sync_wait(ring, publish());
+  CHECK_FALSE(std::filesystem::exists(tiny.path() / "published"));
+  CHECK(test::open_fds() == fds_before);
+  CHECK(tiny.empty());
+}
+
+TEST_CASE("mkstemp and mkdtemp never follow a symlink planted at the chosen name",
+          "[fault][security]") {
+  test::scratch_dir dir;
+  test::scratch_dir outside;
+  const auto victim = outside / "victim";
+  std::ofstream(victim) << "untouched";
+  const auto victim_dir = outside / "victim_dir";
+  std::filesystem::create_directory(victim_dir);
+  // The first name each function picks is taken by a symlink pointing outside.
+  std::filesystem::create_symlink(victim, dir / "tmpplantedx");
+  std::filesystem::create_symlink(victim_dir, dir / "dirplantedx");
+  int calls = 0;
+  auto previous = detail::set_name_source([&] {
+    return calls++ == 0 ? std::string("plantedx") : "freshnm" + std::string(1, char('a' + calls));
+  });
+  struct restore {
+    detail::name_source previous;
+    ~restore() { detail::set_name_source(std::move(previous)); }
+  } restore_source{std::move(previous)};
+  io_ring ring;
+  created_file file = sync_wait(ring, mkstemp(ring, options().dir(dir.path()).prefix("tmp")));
+  CHECK(file.path.filename() != "tmpplantedx");
+  CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(file.path)));
+  calls = 0;
+  const auto made = sync_wait(ring, mkdtemp(ring, options().dir(dir.path()).prefix("dir")));
+  CHECK(made.filename() != "dirplantedx");
+  CHECK(std::filesystem::is_directory(std::filesystem::symlink_status(made)));
+  CHECK(test::slurp(victim) == "untouched");
+  CHECK(std::filesystem::is_empty(victim_dir));
 }

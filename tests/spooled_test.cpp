@@ -1,11 +1,8 @@
 // spooled_temporary_file: Python's rollover rules, a model check, no loss on a full disk.
 
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <cstring>
 
 #include <tempfile/tempfile.hpp>
 
@@ -186,17 +183,12 @@ TEST_CASE("spooled: link publishes the contents from memory or from disk", "[spo
 
 TEST_CASE("spooled: a rollover that hits ENOSPC loses nothing and can be retried",
           "[spooled][enospc]") {
-  test::scratch_dir dir;
-  const auto mount_point = dir / "tiny";
-  std::filesystem::create_directory(mount_point);
-  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=1m") != 0) {
-    WARN("cannot mount a tmpfs here (" << std::strerror(errno) << "): skipped");
+  test::tiny_tmpfs tiny("1m");
+  if (!tiny.mounted()) {
+    WARN("cannot mount a tmpfs here (" << tiny.why_not() << "): skipped");
     return;
   }
-  struct unmount {
-    std::filesystem::path where;
-    ~unmount() { ::umount2(where.c_str(), MNT_DETACH); }
-  } unmount_on_exit{mount_point};
+  const auto& mount_point = tiny.path();
 
   io_ring ring;
   const int fds_before = test::open_fds();
@@ -210,9 +202,7 @@ TEST_CASE("spooled: a rollover that hits ENOSPC loses nothing and can be retried
   CHECK_THROWS_MATCHES(sync_wait(ring, write_all()), std::system_error, has_errno(ENOSPC));
   CHECK_FALSE(file.rolled_over());
   CHECK(test::open_fds() == fds_before);  // the partial file was closed
-  struct statvfs fs;
-  REQUIRE(::statvfs(mount_point.c_str(), &fs) == 0);
-  CHECK(fs.f_bfree == fs.f_blocks);  // and its blocks freed
+  CHECK(tiny.empty());  // and its blocks freed
 
   const auto written_so_far = static_cast<std::size_t>(file.tell());
   CHECK(written_so_far > (2u << 20));  // the triggering write is kept too
@@ -222,7 +212,7 @@ TEST_CASE("spooled: a rollover that hits ENOSPC loses nothing and can be retried
   };
   CHECK(sync_wait(ring, read_back()) == data.substr(0, written_so_far));
 
-  REQUIRE(::mount("tmpfs", mount_point.c_str(), "tmpfs", MS_REMOUNT, "size=8m") == 0);
+  tiny.resize("8m");
   sync_wait(ring, file.rollover());
   CHECK(file.rolled_over());
   CHECK(sync_wait(ring, read_back()) == data.substr(0, written_so_far));

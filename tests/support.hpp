@@ -2,6 +2,8 @@
 // Helpers shared by the tests: scratch directories, descriptor counts, error matchers.
 
 #include <dirent.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -40,6 +42,41 @@ class scratch_dir {
 
  private:
   std::filesystem::path path_;
+};
+
+/// A small tmpfs mounted inside a scratch directory, to fill up on purpose. Mounting needs
+/// root (or CAP_SYS_ADMIN); `mounted()` says whether it worked.
+class tiny_tmpfs {
+ public:
+  explicit tiny_tmpfs(const std::string& size) : where_(dir_ / "tiny") {
+    std::filesystem::create_directory(where_);
+    mounted_ = ::mount("tmpfs", where_.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+    if (!mounted_) error_ = errno;
+  }
+  ~tiny_tmpfs() {
+    if (mounted_) ::umount2(where_.c_str(), MNT_DETACH);
+  }
+  tiny_tmpfs(const tiny_tmpfs&) = delete;
+  tiny_tmpfs& operator=(const tiny_tmpfs&) = delete;
+
+  bool mounted() const { return mounted_; }
+  std::string why_not() const { return std::generic_category().message(error_); }
+  const std::filesystem::path& path() const { return where_; }
+  void resize(const std::string& size) {
+    REQUIRE(::mount("tmpfs", where_.c_str(), "tmpfs", MS_REMOUNT, ("size=" + size).c_str()) == 0);
+  }
+  /// True if every block is free again (nothing written there survives).
+  bool empty() const {
+    struct statvfs fs;
+    REQUIRE(::statvfs(where_.c_str(), &fs) == 0);
+    return fs.f_bfree == fs.f_blocks;
+  }
+
+ private:
+  scratch_dir dir_;
+  std::filesystem::path where_;
+  bool mounted_ = false;
+  int error_ = 0;
 };
 
 /// Number of descriptors this process has open.
