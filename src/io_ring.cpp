@@ -212,6 +212,7 @@ void io_ring::enter(unsigned wait_for) {
                             : io_uring_submit_and_get_events(&ring_);
     if (rc >= 0) {
       stats_.submitted += static_cast<unsigned>(rc);
+      stats_.largest_submit = std::max<std::uint64_t>(stats_.largest_submit, rc);
       return;
     }
     if (rc == -EINTR) continue;

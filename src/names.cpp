@@ -40,7 +40,7 @@ task<unique_creation> create_unique(options opts, Create create) {
       const int result = co_await create(path.c_str());
       co_return unique_creation{result, std::move(path)};
     } catch (const std::system_error& e) {
-      if (e.code() != std::errc::file_exists) throw;
+      if (e.code().value() != EEXIST) throw;  // ops throw generic_category errors only
     }
   }
   throw_names_exhausted(dir);

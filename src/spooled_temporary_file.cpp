@@ -86,7 +86,7 @@ void spooled_temporary_file::write_to_memory(std::span<const std::byte> data) {
   const auto pos = static_cast<std::size_t>(pos_);
   if (pos > memory_.size()) memory_.resize(pos);  // a gap after seeking past the end reads as zeros
   const std::size_t overwrite = std::min(data.size(), memory_.size() - pos);
-  std::memcpy(memory_.data() + pos, data.data(), overwrite);
+  if (overwrite != 0) std::memcpy(memory_.data() + pos, data.data(), overwrite);
   memory_.insert(memory_.end(), data.begin() + static_cast<std::ptrdiff_t>(overwrite), data.end());
   pos_ += static_cast<std::int64_t>(data.size());
 }
@@ -98,7 +98,7 @@ task<std::size_t> spooled_temporary_file::read(std::span<std::byte> buffer) {
   const auto size = static_cast<std::int64_t>(memory_.size());
   const std::size_t n =
       pos_ >= size ? 0 : std::min(buffer.size(), static_cast<std::size_t>(size - pos_));
-  std::memcpy(buffer.data(), memory_.data() + pos_, n);
+  if (n != 0) std::memcpy(buffer.data(), memory_.data() + pos_, n);  // data() may be null
   pos_ += static_cast<std::int64_t>(n);
   co_return n;
 }
@@ -107,7 +107,10 @@ task<std::size_t> spooled_temporary_file::write(std::span<const std::byte> data)
   check_open();
   if (file_) co_return co_await file_->write(data);
   if (!mode_.writable) fail(EBADF, "write to file opened read-only");
-  if (data.empty()) co_return 0;  // moves nothing, not even the end past a seek
+  if (data.empty()) {  // moves nothing, not even the end past a seek...
+    if (exceeds_max(pos_)) co_await rollover();  // ...but Python checks the position after it
+    co_return 0;
+  }
   if (mode_.append) pos_ = static_cast<std::int64_t>(memory_.size());
   if (exceeds_max(pos_ + static_cast<std::int64_t>(data.size()))) {
     co_await rollover_keeping(data);

@@ -253,12 +253,16 @@ TEMPLATE_TEST_CASE("closed files, wrong modes and bad modes are refused", "[file
     TestType write_only = co_await make<TestType>(ring, dir, -1, "wb");
     CHECK_THROWS_MATCHES(co_await write_only.read(), std::system_error, has_errno(EBADF));
     CHECK_THROWS_MATCHES(co_await write_only.readline(), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(co_await write_only.readline(0), std::system_error, has_errno(EBADF));
 
     TestType closed = co_await make<TestType>(ring, dir, -1);
     co_await closed.close();
     CHECK_THROWS_MATCHES(co_await closed.write("x"), std::system_error, has_errno(EBADF));
     CHECK_THROWS_MATCHES(co_await closed.read(), std::system_error, has_errno(EBADF));
     CHECK_THROWS_MATCHES(co_await closed.flush(), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(co_await closed.readline(0), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(co_await closed.writelines(std::vector<std::string>()),
+                         std::system_error, has_errno(EBADF));
     CHECK_THROWS_MATCHES(closed.seek(0), std::system_error, has_errno(EBADF));
     CHECK_THROWS_MATCHES(closed.tell(), std::system_error, has_errno(EBADF));
     CHECK_THROWS_MATCHES(closed.fileno(), std::system_error, has_errno(EBADF));

@@ -49,6 +49,14 @@ TEST_CASE("spooled: writes within max_size stay in memory (Python's cases)", "[s
     const auto got2 = co_await sparse.read();
     CHECK(got2 == std::string(100, '\0') + "x");
 
+    spooled_temporary_file empty_write(ring, options().max_size(30).dir(dir.path()));
+    empty_write.seek(31);
+    co_await empty_write.write("");  // Python checks the position after every write
+    CHECK(empty_write.rolled_over());
+    CHECK(empty_write.tell() == 31);
+    const auto got3 = co_await empty_write.read();
+    CHECK(got3.empty());
+
     spooled_temporary_file unlimited(ring, options().max_size(0).dir(dir.path()));
     co_await unlimited.write(xs(1 << 20));
     CHECK_FALSE(unlimited.rolled_over());
@@ -122,6 +130,9 @@ TEST_CASE("spooled: close is idempotent before and after rollover", "[spooled]")
     co_await memory.close();
     CHECK(memory.closed());
     CHECK_THROWS_MATCHES(co_await memory.write("x"), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(co_await memory.readline(0), std::system_error, has_errno(EBADF));
+    CHECK_THROWS_MATCHES(co_await memory.writelines(std::vector<std::string>()),
+                         std::system_error, has_errno(EBADF));
 
     spooled_temporary_file rolled(ring, options().dir(dir.path()));
     co_await rolled.rollover();

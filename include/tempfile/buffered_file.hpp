@@ -85,6 +85,7 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   /// `path` is removed as `when` says; data of a `kept` file is flushed even at destruction.
   void set_removal(removal when, std::filesystem::path path = {});
   void check_open() const;
+  friend class detail::file_protocol<buffered_file>;
   [[noreturn]] void fail(int error, const char* operation) const;
 
  private:

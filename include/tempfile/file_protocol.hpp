@@ -17,8 +17,8 @@ namespace tempfile::detail {
 
 /// CRTP base: `Derived` provides `task<std::size_t> read(std::span<std::byte>)` (fills the
 /// span unless end of file comes first), `task<std::size_t> write(std::span<const std::byte>)`
-/// and `std::int64_t seek(std::int64_t, int)`. Derived classes re-export these overloads
-/// with `using`.
+/// `std::int64_t seek(std::int64_t, int)` and `void check_open() const` (throws EBADF when
+/// closed). Derived classes re-export these overloads with `using`.
 template <class Derived>
 class file_protocol {
  public:
@@ -45,7 +45,7 @@ class file_protocol {
   task<std::string> readline(std::ptrdiff_t limit = -1) {
     std::string line;
     const std::size_t max = limit < 0 ? SIZE_MAX : static_cast<std::size_t>(limit);
-    while (line.size() < max) {
+    do {  // at least one read, so that readline(0) on a closed file throws as read(0) does
       const std::size_t want = std::min(line_chunk, max - line.size());
       const std::size_t old_size = line.size();
       line.resize(old_size + want);
@@ -58,7 +58,7 @@ class file_protocol {
         break;
       }
       if (got < want) break;  // end of file
-    }
+    } while (line.size() < max);
     co_return line;
   }
 
@@ -79,9 +79,11 @@ class file_protocol {
     return self().write(std::as_bytes(std::span(text.data(), text.size())));
   }
 
-  /// Writes each element of a range of string-likes, in order.
+  /// Writes each element of a range of string-likes, in order. A closed file throws even
+  /// when the range is empty.
   template <class Range>
   task<void> writelines(const Range& lines) {
+    self().check_open();
     for (const auto& line : lines) co_await write(std::string_view(line));
   }
 

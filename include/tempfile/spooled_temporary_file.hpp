@@ -62,6 +62,7 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
 
  private:
   void check_open() const;
+  friend class detail::file_protocol<spooled_temporary_file>;
   [[noreturn]] void fail(int error, const char* operation) const;
   bool exceeds_max(std::int64_t size) const noexcept;
   void write_to_memory(std::span<const std::byte> data);
