@@ -56,6 +56,10 @@ TEST_CASE("spooled: writes within max_size stay in memory (Python's cases)", "[s
     CHECK(empty_write.tell() == 31);
     const auto got3 = co_await empty_write.read();
     CHECK(got3.empty());
+    spooled_temporary_file empty_lines(ring, options().max_size(30).dir(dir.path()));
+    empty_lines.seek(31);
+    co_await empty_lines.writelines(std::vector<std::string>());
+    CHECK(empty_lines.rolled_over());
 
     spooled_temporary_file unlimited(ring, options().max_size(0).dir(dir.path()));
     co_await unlimited.write(xs(1 << 20));

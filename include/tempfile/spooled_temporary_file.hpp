@@ -48,6 +48,12 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
 
   task<std::size_t> read(std::span<std::byte> buffer);
   task<std::size_t> write(std::span<const std::byte> data);
+  /// As Python, checks the position against max_size afterwards even when `lines` is empty.
+  template <class Range>
+  task<void> writelines(const Range& lines) {
+    co_await file_protocol::writelines(lines);
+    co_await roll_over_if_past_max();
+  }
   std::int64_t seek(std::int64_t offset, int whence = SEEK_SET);
   std::int64_t tell() const;
   task<std::int64_t> truncate(std::optional<std::int64_t> size = {});
@@ -65,6 +71,7 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   friend class detail::file_protocol<spooled_temporary_file>;
   [[noreturn]] void fail(int error, const char* operation) const;
   bool exceeds_max(std::int64_t size) const noexcept;
+  task<void> roll_over_if_past_max();
   void write_to_memory(std::span<const std::byte> data);
   task<void> rollover_keeping(std::span<const std::byte> unwritten);
 
