@@ -87,12 +87,12 @@ void set_mode(const fs::path& p, mode_t mode) {
 void populate(const fs::path& root) {
   make_dir(root / "files");
   for (mode_t mode = 0; mode <= 0700; mode += 0100)
-    write_file(root / "files" / ("f" + std::to_string(mode)), mode);
+    write_file(root / "files" / "f" += std::to_string(mode), mode);
   make_dir(root / "a");
   make_dir(root / "a/b");
   make_dir(root / "a/b/c");
   for (const char* dir : {"a", "a/b", "a/b/c"})
-    for (int i = 0; i < 5; ++i) write_file(root / dir / ("x" + std::to_string(i)), 0600);
+    for (int i = 0; i < 5; ++i) write_file(root / dir / "x" += std::to_string(i), 0600);
   struct locked {
     const char* path;
     mode_t mode;
