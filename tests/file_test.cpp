@@ -347,3 +347,68 @@ TEST_CASE("seeking past the largest offset throws EOVERFLOW and keeps the positi
   };
   sync_wait(ring, run());
 }
+
+namespace {
+
+// Writes `data` in 4 KiB calls: once the buffer fills, its background write is started and
+// `write` returns without awaiting it.
+task<named_temporary_file> kept_file_with_write_behind(io_ring& ring, const test::scratch_dir& dir,
+                                                       const std::string& data) {
+  auto file = co_await named_temporary_file::create(ring, options().dir(dir.path()).auto_delete(false));
+  for (std::size_t at = 0; at < data.size(); at += 4096)
+    co_await file.write(std::string_view(data).substr(at, 4096));
+  co_return file;
+}
+
+task<void> submit_queued(io_ring& ring) { co_await ops::nop(ring); }
+
+std::string pattern(std::size_t size) {
+  std::string s(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) s[i] = static_cast<char>('a' + i % 23);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("a file destroyed with its background write in flight keeps its data, in any order",
+          "[file][lifetime]") {
+  test::scratch_dir dir;
+  const std::string data = pattern(default_buffer_size + 100 * 4096);
+  const int fds_before = test::open_fds();
+  std::filesystem::path name;
+  SECTION("the file before its ring, the write still queued") {
+    io_ring ring;
+    auto file = sync_wait(ring, kept_file_with_write_behind(ring, dir, data));
+    name = file.name();
+  }
+  SECTION("the file before its ring, the write submitted") {
+    io_ring ring;
+    auto file = sync_wait(ring, kept_file_with_write_behind(ring, dir, data));
+    sync_wait(ring, submit_queued(ring));
+    name = file.name();
+  }
+  SECTION("the ring before the file") {
+    auto ring = std::make_unique<io_ring>();
+    auto file = sync_wait(*ring, kept_file_with_write_behind(*ring, dir, data));
+    sync_wait(*ring, submit_queued(*ring));
+    name = file.name();
+    ring.reset();
+  }
+  SECTION("the task holding the file, suspended in another op, then the ring") {
+    int pipe_fds[2];
+    REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+    const unique_fd read_end(pipe_fds[0]), write_end(pipe_fds[1]);  // outlive the ring
+    io_ring ring;
+    auto write_then_wait = [&]() -> task<void> {
+      auto file = co_await kept_file_with_write_behind(ring, dir, data);
+      name = file.name();
+      std::byte never[1];
+      co_await ops::read(ring, pipe_fds[0], never, 0);  // no data ever comes
+    };
+    auto writer = write_then_wait();
+    detail::task_access::start(writer);
+    while (name.empty()) sync_wait(ring, submit_queued(ring));
+  }  // the task dies with its read and the file's background write in flight
+  CHECK(test::slurp(name) == data);
+  CHECK(test::open_fds() == fds_before);
+}
