@@ -33,11 +33,6 @@ bool spooled_temporary_file::exceeds_max(std::int64_t size) const noexcept {
   return opts_.max_size() != 0 && static_cast<std::uint64_t>(size) > opts_.max_size();
 }
 
-task<void> spooled_temporary_file::roll_over_if_past_max() {
-  // Python checks the position after every write, empty ones too.
-  if (!file_ && exceeds_max(pos_)) co_await rollover();
-}
-
 task<void> spooled_temporary_file::rollover() {
   check_open();
   if (file_) co_return;
@@ -108,12 +103,13 @@ task<std::size_t> spooled_temporary_file::read(std::span<std::byte> buffer) {
   co_return n;
 }
 
-task<std::size_t> spooled_temporary_file::write(std::span<const std::byte> data) {
+task<std::size_t> spooled_temporary_file::store(std::span<const std::byte> data,
+                                                bool check_position) {
   check_open();
   if (file_) co_return co_await file_->write(data);
   if (!mode_.writable) fail(EBADF, "write to file opened read-only");
   if (data.empty()) {  // moves nothing, not even the end past a seek
-    co_await roll_over_if_past_max();
+    if (check_position && in_memory_past_max()) co_await rollover();
     co_return 0;
   }
   if (mode_.append) pos_ = static_cast<std::int64_t>(memory_.size());

@@ -60,6 +60,13 @@ TEST_CASE("spooled: writes within max_size stay in memory (Python's cases)", "[s
     empty_lines.seek(31);
     co_await empty_lines.writelines(std::vector<std::string>());
     CHECK(empty_lines.rolled_over());
+    // Appending moves the position back below max_size before the check at the end.
+    spooled_temporary_file appending(ring, options().max_size(30).mode("a+b").dir(dir.path()));
+    appending.seek(31);
+    const std::vector<std::string> lines{"", "x", ""};  // g++ 12: no braced temporary in co_await
+    co_await appending.writelines(lines);
+    CHECK_FALSE(appending.rolled_over());
+    CHECK(appending.tell() == 1);
 
     spooled_temporary_file unlimited(ring, options().max_size(0).dir(dir.path()));
     co_await unlimited.write(xs(1 << 20));

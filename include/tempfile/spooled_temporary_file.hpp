@@ -47,12 +47,18 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   task<void> link(const std::filesystem::path& target);
 
   task<std::size_t> read(std::span<std::byte> buffer);
-  task<std::size_t> write(std::span<const std::byte> data);
-  /// As Python, checks the position against max_size afterwards even when `lines` is empty.
+  task<std::size_t> write(std::span<const std::byte> data) { return store(data, true); }
+  /// Writes each element of a range of string-likes, rolling over as soon as one would
+  /// cross max_size; like Python, checks the position once more at the end (even for an
+  /// empty range), not after each empty element.
   template <class Range>
   task<void> writelines(const Range& lines) {
-    co_await file_protocol::writelines(lines);
-    co_await roll_over_if_past_max();
+    check_open();
+    for (const auto& line : lines) {
+      const std::string_view text(line);
+      co_await store(std::as_bytes(std::span(text.data(), text.size())), false);
+    }
+    if (in_memory_past_max()) co_await rollover();
   }
   std::int64_t seek(std::int64_t offset, int whence = SEEK_SET);
   std::int64_t tell() const;
@@ -68,10 +74,14 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
 
  private:
   void check_open() const;
-  friend class detail::file_protocol<spooled_temporary_file>;
   [[noreturn]] void fail(int error, const char* operation) const;
   bool exceeds_max(std::int64_t size) const noexcept;
-  task<void> roll_over_if_past_max();
+  /// Python checks the position after every write, empty ones too: a seek past max_size
+  /// followed by an empty write rolls over.
+  bool in_memory_past_max() const noexcept { return !file_ && exceeds_max(pos_); }
+  /// Writes `data`, rolling over first when it would cross max_size; `check_position`:
+  /// whether an empty `data` gets that after-write check (writelines does it once, at the end).
+  task<std::size_t> store(std::span<const std::byte> data, bool check_position);
   void write_to_memory(std::span<const std::byte> data);
   task<void> rollover_keeping(std::span<const std::byte> unwritten);
 
