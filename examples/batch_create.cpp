@@ -45,9 +45,10 @@ int main(int argc, char** argv) {
   sync_wait(ring, when_all(std::move(creating)));
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
   std::printf("%zu unnamed files created, written (4 KiB) and closed in %.3f s: %.0f files/s, "
-              "%llu io_uring_enter calls\n",
+              "%llu io_uring_enter calls, up to %llu requests in one\n",
               files, took.count(), static_cast<double>(files) / took.count(),
-              static_cast<unsigned long long>(ring.stats().enters));
+              static_cast<unsigned long long>(ring.stats().enters),
+              static_cast<unsigned long long>(ring.stats().largest_submit));
 
   std::vector<task<std::filesystem::path>> naming;
   for (std::size_t i = 0; i < files; ++i) naming.push_back(named(ring, opts));
