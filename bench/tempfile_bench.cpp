@@ -1,11 +1,16 @@
 // tempfile-bench: measures a storage path through the library beside the synchronous libc
 // code doing the same work, alternating repetitions, and prints the ratios.
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -38,6 +43,9 @@ libc calls, alternating repetitions, and prints throughput, latency and their ra
   --repetitions N     alternating repetitions per row; medians are reported (default 5;
                       --quick: 3)
   --fsync             fsync every file before closing it
+  --cpu N             run on CPU N only (library and baselines alike): on a mostly idle
+                      machine a thread that migrates between CPUs pays a wake-up of an
+                      idle CPU on many io-wq hand-offs (see bench/README.md)
   --json              print one JSON array on stdout instead of the tables
   --quick             small runs: every scenario finishes in seconds
   --help              this text
@@ -66,6 +74,7 @@ std::size_t parse_count(std::string_view flag, const std::string& text) {
 
 struct command_line {
   bench_config config;
+  std::optional<int> cpu;
   bool json = false;
   bool help = false;
 };
@@ -105,6 +114,11 @@ command_line parse(int argc, char** argv) {
         throw std::invalid_argument("--concurrency: at most " + std::to_string(max_concurrency));
       config.concurrencies.push_back(static_cast<unsigned>(n));
     } else if (flag == "--fsync") config.fsync = true;
+    else if (flag == "--cpu") {
+      const std::size_t cpu = parse_count(flag, value());
+      if (cpu >= CPU_SETSIZE) throw std::invalid_argument("--cpu: no such CPU");
+      parsed.cpu = static_cast<int>(cpu);
+    }
     else if (flag == "--json") parsed.json = true;
     else if (flag == "--quick") quick = true;
     else if (flag == "--help" || flag == "-h") parsed.help = true;
@@ -153,6 +167,15 @@ int main(int argc, char** argv) {
   if (parsed.help) {
     std::cout << usage;
     return 0;
+  }
+  if (parsed.cpu) {
+    cpu_set_t only;
+    CPU_ZERO(&only);
+    CPU_SET(*parsed.cpu, &only);
+    if (::sched_setaffinity(0, sizeof only, &only) != 0) {
+      std::cerr << "tempfile-bench: --cpu " << *parsed.cpu << ": " << std::strerror(errno) << '\n';
+      return 2;
+    }
   }
   const bench_config& config = parsed.config;
   progress_line progress;
