@@ -17,8 +17,9 @@ namespace tempfile::detail {
 
 /// CRTP base: `Derived` provides `task<std::size_t> read(std::span<std::byte>)` (fills the
 /// span unless end of file comes first), `task<std::size_t> write(std::span<const std::byte>)`
-/// `std::int64_t seek(std::int64_t, int)` and `void check_open() const` (throws EBADF when
-/// closed). Derived classes re-export these overloads with `using`.
+/// `std::int64_t seek(std::int64_t, int)`, and `void check_open() const` (throws EBADF when
+/// closed; may be non-public with this class a friend). Derived classes re-export the
+/// `read` and `write` overloads with `using`.
 template <class Derived>
 class file_protocol {
  public:
