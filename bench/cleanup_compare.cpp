@@ -2,9 +2,7 @@
 // against std::filesystem::remove_all and `rm -rf`, on identical trees, interleaved, on
 // each filesystem named on the command line (default: /tmp and /dev/shm).
 //
-// Build against a built library, e.g.:
-//   g++ -O2 -std=c++20 -Iinclude bench/cleanup_compare.cpp build/rel/libtempfile.a -luring
-//   ./a.out [repetitions] [dir...]
+// Usage: tempfile_cleanup_compare [repetitions=9] [dir...]
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -36,11 +34,11 @@ constexpr int files_per_directory = 100;
 
 void populate(const fs::path& root) {
   for (int d = 0; d < directories; ++d) {
-    const fs::path dir = root / ("d" + std::to_string(d));
+    const fs::path dir = root / "d" += std::to_string(d);
     if (::mkdir(dir.c_str(), 0700) != 0)
       throw std::system_error(errno, std::generic_category(), "mkdir " + dir.string());
     for (int f = 0; f < files_per_directory; ++f) {
-      const fs::path file = dir / ("f" + std::to_string(f));
+      const fs::path file = dir / "f" += std::to_string(f);
       const int fd = ::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
       if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + file.string());
       ::close(fd);
@@ -115,17 +113,17 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) bases.emplace_back(argv[i]);
   if (bases.empty()) bases = {"/tmp", "/dev/shm"};
 
-  tempfile::io_ring ring;  // defaults: io-wq workers pinned to this thread's CPU
-  tempfile::ring_options spread;
-  spread.pin_workers = false;
-  tempfile::io_ring unpinned_ring(spread);
+  tempfile::io_ring ring;  // defaults: io-wq workers free to run on any CPU
+  tempfile::ring_options pinned;
+  pinned.pin_workers = true;
+  tempfile::io_ring pinned_ring(pinned);
   for (const fs::path& base : bases) {
     std::vector<method> methods = {
         {"temporary_directory::cleanup",
          [&](const fs::path& b) { return time_cleanup(ring, b); },
          {}},
-        {"  same, ring with pin_workers=false",
-         [&](const fs::path& b) { return time_cleanup(unpinned_ring, b); },
+        {"  same, ring with pin_workers=true",
+         [&](const fs::path& b) { return time_cleanup(pinned_ring, b); },
          {}},
         {"std::filesystem::remove_all",
          [](const fs::path& b) {
