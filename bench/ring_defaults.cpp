@@ -1,6 +1,7 @@
 // Chooses ring_options defaults from numbers: every combination of defer_taskrun and
-// pin_workers, each on its own ring, against the synchronous or raw-liburing baseline, in
-// short alternating bursts (a noisy shared machine drifts too much between long runs).
+// pin_workers, each on its own ring and thread (io-wq settings are per thread), against the
+// synchronous or raw-liburing baseline, in short alternating bursts (a noisy shared machine
+// drifts too much between long runs).
 //
 //   tempfile_ring_defaults [repetitions] [dir...]     (default: 21, /dev/shm and /tmp)
 
@@ -18,6 +19,7 @@
 
 #include "interleave.hpp"
 #include "raw_ring.hpp"
+#include "ring_thread.hpp"
 #include "workloads.hpp"
 
 namespace {
@@ -33,7 +35,7 @@ const std::array<std::byte, 4096> payload{};
 
 struct ring_variant {
   std::string name;
-  std::unique_ptr<io_ring> ring;
+  std::unique_ptr<ring_thread> ring;
 };
 
 std::vector<ring_variant> all_variants() {
@@ -44,7 +46,7 @@ std::vector<ring_variant> all_variants() {
       options.defer_taskrun = defer;
       options.pin_workers = pin;
       variants.push_back({std::string("defer:") + (defer ? "1" : "0") + " pin:" + (pin ? "1" : "0"),
-                          std::make_unique<io_ring>(options)});
+                          std::make_unique<ring_thread>(options)});
     }
   return variants;
 }
@@ -89,7 +91,8 @@ void measure_create(std::vector<ring_variant>& variants, const char* dir, int re
                                    }}};
   for (auto& variant : variants)
     sides.push_back({"ring " + variant.name, [&variant, dir](latency_sampler&) {
-                       sync_wait(*variant.ring, create_files(*variant.ring, dir));
+                       variant.ring->run(
+                           [dir](io_ring& ring) { sync_wait(ring, create_files(ring, dir)); });
                      }});
   report(std::string("create O_TMPFILE+4K+close in ") + dir, sides, files_per_burst, repetitions);
 }
@@ -104,7 +107,9 @@ void measure_nop(std::vector<ring_variant>& variants, const std::string& title,
       {"raw liburing defer:0", [&](latency_sampler&) { raw_burst(raw_no_defer); }}};
   for (auto& variant : variants)
     sides.push_back({"ring " + variant.name, [&variant, &library_burst](latency_sampler&) {
-                       sync_wait(*variant.ring, library_burst(*variant.ring));
+                       variant.ring->run([&library_burst](io_ring& ring) {
+                         sync_wait(ring, library_burst(ring));
+                       });
                      }});
   report(title, sides, nops_per_burst, repetitions);
 }

@@ -16,6 +16,8 @@
 namespace tempfile {
 
 /// How an `io_ring` is set up. Fields after `sqpoll` are extensions with measured defaults.
+/// io-wq belongs to the thread, not the ring: `max_workers` and `pin_workers` apply to every
+/// ring the constructing thread uses, as the last ring constructed on it set them.
 struct ring_options {
   unsigned entries = 256;    ///< submission queue size (rounded up to a power of two)
   unsigned max_workers = 0;  ///< io-wq worker cap per kind; 0: the number of online CPUs
@@ -27,7 +29,8 @@ struct ring_options {
   /// Keep io-wq workers on the CPU the constructing thread runs on. Blocking ops (O_CREAT
   /// opens, unlinks, buffered writes) run on io-wq workers; pinned, they share the
   /// submitter's CPU and cannot run in parallel with it. Off by default: measured, pinning
-  /// made file creation 1-9 % slower and directory cleanup slower (bench/README.md).
+  /// left one-at-a-time creation unchanged and made directory cleanup 1.5x slower
+  /// (bench/README.md).
   bool pin_workers = false;
 };
 
