@@ -30,17 +30,13 @@ constexpr mode_t accessible_mode = S_IRWXU;
 /// Removal attempts per entry. A retry follows a change seen in a race: a directory swapped
 /// for a symlink (or back), or entries added to a directory after it was emptied.
 constexpr int attempts_per_entry = 4;
-/// Subdirectories removed concurrently tree-wide beyond one per level: bounds the open
-/// descriptors to the depth of the tree plus this.
-constexpr std::size_t extra_concurrent_subdirectories = 32;
+/// Directories held open tree-wide beyond one per level of the tree: bounds the
+/// descriptors (and listing buffers) cleanup uses to the tree's depth plus this.
+constexpr std::size_t extra_open_directories = 128;
 constexpr std::size_t listing_buffer_size = 32 * 1024;
+constexpr int directory_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
 enum class entry_kind { directory, other };
-
-struct entry {
-  const char* name;  // points into the listing buffer
-  entry_kind kind;
-};
 
 /// A directory of the walk, open as a descriptor.
 struct open_directory {
@@ -49,6 +45,19 @@ struct open_directory {
   bool inside_tree;          // false for the root's parent, whose mode is never touched
   bool chmod_tried = false;  // fchmod to accessible_mode attempted
   bool chmod_done = false;   // ... and succeeded
+};
+
+/// A directory being emptied, and the non-directories of its current listing chunk.
+struct listing {
+  open_directory* dir;
+  std::vector<std::size_t> files;  // offsets of their names in the round's name store
+  bool finished = false;
+};
+
+/// A subdirectory found by listing `parent`.
+struct subdirectory {
+  open_directory* parent;
+  const char* name;
 };
 
 /// One failed step of removing an entry: its errno and the operation that failed.
@@ -151,17 +160,16 @@ class tree_remover {
   }
 
   task<failure> remove_directory(open_directory& parent, const char* name) {
-    constexpr int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    int fd = co_await open(parent.fd.get(), name, flags);
+    int fd = co_await open(parent.fd.get(), name, directory_flags);
     if (is_permission_error(-fd)) {
       make_writable(parent);  // entering `name` needs search permission on `parent`
       co_await make_accessible(parent, name);
-      fd = co_await open(parent.fd.get(), name, flags);
+      fd = co_await open(parent.fd.get(), name, directory_flags);
     }
     if (fd < 0) co_return failure{-fd, "openat"};
     {
       open_directory dir{unique_fd(fd), path_of(parent, name), true};
-      co_await empty(dir);
+      co_await empty(std::span(&dir, 1));
     }
     int error = -co_await unlink(parent.fd.get(), name, AT_REMOVEDIR);
     if (is_permission_error(error) && make_writable(parent))
@@ -169,48 +177,111 @@ class tree_remover {
     co_return failure{error, "rmdir"};
   }
 
-  /// Removes everything in `dir`: the non-directories of each listing chunk all at once (one
-  /// batch for the ring), the subdirectories by as many concurrent walkers as allowed.
-  task<void> empty(open_directory& dir) {
+  /// Removes everything in `dirs`, listing chunk by listing chunk. The non-directories of a
+  /// round of listings go to the ring in one batch, interleaved across the directories:
+  /// io-wq workers take requests in order, and neighbours in different directories do not
+  /// queue on one directory's lock. The subdirectories found are removed together likewise.
+  task<void> empty(std::span<open_directory> dirs) {
+    std::vector<listing> listings;
+    listings.reserve(dirs.size());
+    for (open_directory& dir : dirs) listings.push_back({&dir, {}});
     const auto buffer = std::make_unique<std::byte[]>(listing_buffer_size);
-    std::vector<entry> subdirectories;
+    std::string names;  // the round's names, NUL-terminated, kept until its removals end
+    std::vector<std::pair<open_directory*, std::size_t>> found_directories;
+    std::vector<subdirectory> subdirectories;
     std::vector<task<void>> work;
     for (;;) {
-      const ssize_t length = ::getdents64(dir.fd.get(), buffer.get(), listing_buffer_size);
-      if (length < 0) {
-        record(errno, "getdents64", dir.path);
-        co_return;
+      names.clear();
+      found_directories.clear();
+      std::size_t longest = 0;
+      for (listing& l : listings) {
+        l.files.clear();
+        if (l.finished) continue;
+        read_chunk(l, buffer.get(), names, found_directories);
+        longest = std::max(longest, l.files.size());
       }
-      if (length == 0) co_return;
-      subdirectories.clear();
+      if (longest == 0 && found_directories.empty()) co_return;
       work.clear();
-      for (ssize_t offset = 0; offset < length;) {
-        const auto* d = reinterpret_cast<const dirent64*>(buffer.get() + offset);
-        offset += d->d_reclen;
-        if (std::strcmp(d->d_name, ".") == 0 || std::strcmp(d->d_name, "..") == 0) continue;
-        if (kind_of(dir, *d) == entry_kind::directory)
-          subdirectories.push_back({d->d_name, entry_kind::directory});
-        else
-          work.push_back(remove_entry(dir, d->d_name, entry_kind::other));
-      }
-      std::size_t next = 0;
-      std::size_t helpers = 0;
-      if (!subdirectories.empty()) {
-        helpers = std::min(spare_walkers_, subdirectories.size() - 1);
-        spare_walkers_ -= helpers;
-        for (std::size_t i = 0; i <= helpers; ++i)
-          work.push_back(remove_subdirectories(dir, subdirectories, next));
-      }
+      for (std::size_t i = 0; i < longest; ++i)
+        for (listing& l : listings)
+          if (i < l.files.size())
+            work.push_back(remove_entry(*l.dir, names.c_str() + l.files[i], entry_kind::other));
+      subdirectories.clear();
+      for (const auto& [parent, offset] : found_directories)
+        subdirectories.push_back({parent, names.c_str() + offset});
+      if (!subdirectories.empty()) work.push_back(remove_subdirectories(subdirectories));
       co_await when_all(std::move(work));
-      spare_walkers_ += helpers;
     }
   }
 
-  /// One walker: removes the subdirectories not yet taken by another walker.
-  task<void> remove_subdirectories(open_directory& dir, std::span<const entry> subdirectories,
-                                   std::size_t& next) {
-    while (next < subdirectories.size())
-      co_await remove_entry(dir, subdirectories[next++].name, entry_kind::directory);
+  /// Lists the next chunk of `l`: names go to `names`, the offsets of non-directories to
+  /// `l.files`, directories to `found_directories`.
+  void read_chunk(listing& l, std::byte* buffer, std::string& names,
+                  std::vector<std::pair<open_directory*, std::size_t>>& found_directories) {
+    const ssize_t length = ::getdents64(l.dir->fd.get(), buffer, listing_buffer_size);
+    if (length <= 0) {
+      if (length < 0) record(errno, "getdents64", l.dir->path);
+      l.finished = true;
+      return;
+    }
+    for (ssize_t offset = 0; offset < length;) {
+      const auto* d = reinterpret_cast<const dirent64*>(buffer + offset);
+      offset += d->d_reclen;
+      if (std::strcmp(d->d_name, ".") == 0 || std::strcmp(d->d_name, "..") == 0) continue;
+      const std::size_t name = names.size();
+      names.append(d->d_name, std::strlen(d->d_name) + 1);
+      if (kind_of(*l.dir, *d) == entry_kind::directory)
+        found_directories.emplace_back(l.dir, name);
+      else
+        l.files.push_back(name);
+    }
+  }
+
+  /// Removes `subdirectories` in groups, each group opened and emptied together. A group
+  /// holds one descriptor per member while its descendants are removed, so the members
+  /// beyond the first come out of the tree-wide `spare_descriptors_`. What the fast path
+  /// cannot remove (no permission, a race, not a directory after all) goes through
+  /// `remove_entry`, one at a time.
+  task<void> remove_subdirectories(std::span<const subdirectory> subdirectories) {
+    std::vector<open_directory> opened;
+    std::vector<subdirectory> members;
+    std::vector<task<int>> steps;
+    std::vector<subdirectory> leftovers;
+    for (std::size_t start = 0; start < subdirectories.size();) {
+      const std::size_t extra = std::min(spare_descriptors_, subdirectories.size() - start - 1);
+      spare_descriptors_ -= extra;
+      const auto group = subdirectories.subspan(start, extra + 1);
+      start += group.size();
+
+      steps.clear();
+      for (const subdirectory& s : group)
+        steps.push_back(open(s.parent->fd.get(), s.name, directory_flags));
+      const std::vector<int> fds = co_await when_all(std::move(steps));
+      opened.clear();
+      opened.reserve(group.size());  // stays put: the members' children point into it
+      members.clear();
+      leftovers.clear();
+      for (std::size_t i = 0; i < group.size(); ++i) {
+        if (fds[i] < 0) {
+          leftovers.push_back(group[i]);
+          continue;
+        }
+        opened.push_back({unique_fd(fds[i]), path_of(*group[i].parent, group[i].name), true});
+        members.push_back(group[i]);
+      }
+      co_await empty(opened);
+      opened.clear();  // closes them before the rmdirs, and frees the descriptors
+
+      steps.clear();
+      for (const subdirectory& s : members)
+        steps.push_back(unlink(s.parent->fd.get(), s.name, AT_REMOVEDIR));
+      const std::vector<int> results = co_await when_all(std::move(steps));
+      spare_descriptors_ += extra;
+      for (std::size_t i = 0; i < members.size(); ++i)
+        if (results[i] < 0) leftovers.push_back(members[i]);
+      for (const subdirectory& s : leftovers)
+        co_await remove_entry(*s.parent, s.name, entry_kind::directory);
+    }
   }
 
   static entry_kind kind_of(const open_directory& dir, const dirent64& d) {
@@ -249,7 +320,7 @@ class tree_remover {
   }
 
   io_ring& ring_;
-  std::size_t spare_walkers_ = extra_concurrent_subdirectories;
+  std::size_t spare_descriptors_ = extra_open_directories;
   std::optional<std::system_error> first_error_;
 };
 
