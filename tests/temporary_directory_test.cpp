@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -391,6 +392,47 @@ TEST_CASE("cleanup issues the unlinks of a directory in one batch", "[temporary_
   CHECK(ring.stats().submitted - before.submitted >= files + 1);
   // Awaited one at a time, every enter would carry a single unlink.
   CHECK(ring.stats().largest_submit >= files);
+}
+
+TEST_CASE("cleanup of wide and deep trees holds a bounded number of descriptors",
+          "[temporary_directory]") {
+  io_ring ring;
+  test::scratch_dir base;
+  auto dir = sync_wait(ring, temporary_directory::create(ring, options().dir(base.path())));
+  // 400 siblings, each with a file and a subdirectory holding one, and a chain 40 deep:
+  // removed without a bound, the siblings alone would need 400 descriptors at once.
+  constexpr int siblings = 400;
+  constexpr int depth = 40;
+  for (int i = 0; i < siblings; ++i) {
+    const fs::path sibling = dir.path() / ("s" + std::to_string(i));
+    make_dir(sibling);
+    write_file(sibling / "file", 0600);
+    make_dir(sibling / "sub");
+    write_file(sibling / "sub" / "file", 0400);
+  }
+  fs::path chain = dir.path();
+  for (int i = 0; i < depth; ++i) {
+    chain /= "c";
+    make_dir(chain);
+    write_file(chain / "file", 0600);
+  }
+  const int fds_before = test::open_fds();
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(fds_before + 250);  // depth + 128 + slack, < siblings
+  REQUIRE(tight.rlim_cur < saved.rlim_cur);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+  std::string error;
+  try {
+    sync_wait(ring, dir.cleanup());
+  } catch (const std::system_error& e) {
+    error = e.what();
+  }
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  CHECK(error.empty());
+  CHECK(base.entries() == 0);
+  CHECK(test::open_fds() == fds_before);
 }
 
 TEST_CASE("cleanup is idempotent", "[temporary_directory]") {
