@@ -404,7 +404,8 @@ TEST_CASE("cleanup of wide and deep trees holds a bounded number of descriptors"
   constexpr int siblings = 400;
   constexpr int depth = 40;
   for (int i = 0; i < siblings; ++i) {
-    const fs::path sibling = dir.path() / ("s" + std::to_string(i));
+    fs::path sibling = dir.path() / "s";
+    sibling += std::to_string(i);
     make_dir(sibling);
     write_file(sibling / "file", 0600);
     make_dir(sibling / "sub");
