@@ -206,6 +206,7 @@ class tree_remover {
         for (listing& l : listings)
           if (i < l.files.size())
             work.push_back(remove_entry(*l.dir, names.c_str() + l.files[i], entry_kind::other));
+      // Pointers into `names` only now: appending during the reads may have moved it.
       subdirectories.clear();
       for (const auto& [parent, offset] : found_directories)
         subdirectories.push_back({parent, names.c_str() + offset});
