@@ -193,6 +193,7 @@ scenario_runner::scenario_runner(const bench_config& config,
                                  std::function<void(const std::string&)> progress)
     : config_(config),
       progress_(std::move(progress)),
+      ring_(tempfile::ring_options{.unnamed_file_reserve = config.reserve}),
       payload_(std::max(config.size, pwrite_sweep[std::size(pwrite_sweep) - 1]),
                std::byte{0x5a}) {}
 

@@ -27,6 +27,7 @@ struct bench_config {
   std::size_t stream_bytes = 64u << 20;    ///< bytes per seqwrite/spool run
   std::size_t nops = 1000000;              ///< NOPs per nop run
   bool fsync = false;
+  unsigned reserve = 0;                    ///< the ring's unnamed_file_reserve
   int repetitions = 5;
 };
 

@@ -26,6 +26,7 @@ namespace {
 using tempfile_bench::bench_config;
 
 constexpr unsigned max_concurrency = 256;  // the ring's SQ size: a raw NOP batch must fit
+constexpr std::size_t max_reserve = 1024;  // descriptors held per directory
 
 constexpr std::string_view usage = R"(usage: tempfile-bench [options]
 
@@ -43,6 +44,8 @@ libc calls, alternating repetitions, and prints throughput, latency and their ra
   --repetitions N     alternating repetitions per row; medians are reported (default 5;
                       --quick: 3)
   --fsync             fsync every file before closing it
+  --reserve N         the ring keeps N O_TMPFILE files per directory opened ahead
+                      (ring_options::unnamed_file_reserve; default 0, the library default)
   --cpu N             run on CPU N only (library and baselines alike): on a mostly idle
                       machine a thread that migrates between CPUs pays a wake-up of an
                       idle CPU on many io-wq hand-offs (see bench/README.md)
@@ -114,6 +117,11 @@ command_line parse(int argc, char** argv) {
         throw std::invalid_argument("--concurrency: at most " + std::to_string(max_concurrency));
       config.concurrencies.push_back(static_cast<unsigned>(n));
     } else if (flag == "--fsync") config.fsync = true;
+    else if (flag == "--reserve") {
+      const std::size_t n = parse_count(flag, value());
+      if (n > max_reserve) throw std::invalid_argument("--reserve: at most " + std::to_string(max_reserve));
+      config.reserve = static_cast<unsigned>(n);
+    }
     else if (flag == "--cpu") {
       const std::size_t cpu = parse_count(flag, value());
       if (cpu >= CPU_SETSIZE) throw std::invalid_argument("--cpu: no such CPU");

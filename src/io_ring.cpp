@@ -94,7 +94,7 @@ namespace {
 detail::spawned_task run_detached(io_ring&, task<void> t) { co_await t; }
 }  // namespace
 
-io_ring::io_ring(ring_options options) {
+io_ring::io_ring(ring_options options) : options_(options) {
   if (int rc = setup(ring_, options); rc < 0)
     throw_unavailable(-rc, "io_uring_setup failed (kernel without io_uring, "
                            "or disabled by seccomp or kernel.io_uring_disabled)");
@@ -137,6 +137,7 @@ io_ring::~io_ring() {
   // Destroying a suspended detached task destroys its awaiters, which cancel their ops.
   while (spawned_)
     std::coroutine_handle<detail::spawned_promise>::from_promise(*spawned_).destroy();
+  extensions_.clear();
   cancel_all_and_drain();
   io_uring_queue_exit(&ring_);
 }

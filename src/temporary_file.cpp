@@ -11,6 +11,8 @@
 #include <tempfile/names.hpp>
 #include <tempfile/ops.hpp>
 
+#include "unnamed_file_reserve.hpp"
+
 namespace tempfile {
 namespace detail {
 namespace {
@@ -22,10 +24,14 @@ void simulate_missing_o_tmpfile(bool missing) noexcept { o_tmpfile_missing = mis
 task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, const std::filesystem::path& dir,
                                               const options& opts) {
   if (!o_tmpfile_missing) {
+    const bool reserved = ring.options().unnamed_file_reserve != 0;
+    if (reserved)
+      if (unique_fd fd = ring.extension<unnamed_file_reserve>().take(dir))
+        co_return std::pair(std::move(fd), true);
     try {
-      const int fd = co_await ops::openat(ring, AT_FDCWD, dir.c_str(),
-                                          O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-      co_return std::pair(unique_fd(fd), true);
+      unique_fd fd(co_await open_tmpfile(ring, dir));
+      if (reserved) ring.extension<unnamed_file_reserve>().stock(dir);
+      co_return std::pair(std::move(fd), true);
     } catch (const std::system_error& e) {
       // Filesystems without O_TMPFILE answer EOPNOTSUPP; kernels that do not know the flag
       // EISDIR or EINVAL. Everything else is a real error.

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include <tempfile/task.hpp>
@@ -32,6 +34,15 @@ struct ring_options {
   /// left one-at-a-time creation unchanged and made directory cleanup 1.5x slower
   /// (bench/README.md).
   bool pin_workers = false;
+  /// `O_TMPFILE` descriptors `temporary_file::create` keeps opened ahead, per directory
+  /// (0: none, the default). An io_uring `O_TMPFILE` open always waits for an io-wq
+  /// worker; with a reserve, the ring opens files in batches in the background and a
+  /// create takes one at once: measured 4x faster one file at a time (bench/README.md).
+  /// The cost: up to this many extra open descriptors per directory (four directories at
+  /// most) while the ring lives, and a file taken from the reserve was created in the
+  /// directory as it was when the batch was opened (a directory removed since still
+  /// yields files until the reserve is used up).
+  unsigned unnamed_file_reserve = 0;
 };
 
 class io_ring;
@@ -122,6 +133,13 @@ class op_list {
 
 class spawned_promise;
 
+/// State a higher layer keeps per ring, made on first use by `io_ring::extension`.
+/// Destroyed with the ring, after its detached tasks and before its in-flight ops drain.
+class ring_extension {
+ public:
+  virtual ~ring_extension() = default;
+};
+
 }  // namespace detail
 
 /// Counters of what the ring did: for tests and benchmarks (batching is observable here).
@@ -166,6 +184,7 @@ class io_ring {
   unsigned sq_entries() const noexcept { return ring_.sq.ring_entries; }
   unsigned cq_entries() const noexcept { return ring_.cq.ring_entries; }
   unsigned setup_flags() const noexcept { return ring_.flags; }
+  const ring_options& options() const noexcept { return options_; }
   /// Whether the kernel implements `opcode` (an `IORING_OP_*` value).
   bool supports(unsigned opcode) const noexcept {
     return opcode < supported_.size() && supported_[opcode];
@@ -176,6 +195,17 @@ class io_ring {
   /// Drives the loop until `until_done` is done, resuming it first if `resume_first`
   /// (used by `sync_wait`).
   void drive(std::coroutine_handle<> until_done, bool resume_first);
+
+  /// This ring's `Extension` (derived from `detail::ring_extension`, constructible from
+  /// `io_ring&`), made on first use.
+  template <class Extension>
+  Extension& extension() {
+    static constexpr char key = 0;  // one address per Extension type
+    for (auto& [owner, state] : extensions_)
+      if (owner == &key) return static_cast<Extension&>(*state);
+    extensions_.emplace_back(&key, std::make_unique<Extension>(*this));
+    return static_cast<Extension&>(*extensions_.back().second);
+  }
 
  private:
   friend class detail::ring_op;
@@ -216,6 +246,7 @@ class io_ring {
   void cancel_all_and_drain() noexcept;
 
   io_uring ring_{};
+  ring_options options_;
   std::bitset<128> supported_;
   unsigned max_in_flight_ = 0;  // CQ size
   unsigned in_flight_ = 0;      // ops the kernel owns
@@ -227,6 +258,7 @@ class io_ring {
   std::exception_ptr spawned_error_;
   bool driving_ = false;
   ring_stats stats_;
+  std::vector<std::pair<const void*, std::unique_ptr<detail::ring_extension>>> extensions_;
 };
 
 inline void detail::ring_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
