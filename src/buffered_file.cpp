@@ -306,17 +306,36 @@ task<void> buffered_file::flush() {
 
 task<void> buffered_file::close() {
   if (closed_) co_return;
-  co_await flush_buffer();
+  co_await settle_write_behind();
+  std::optional<int> close_result;  // set once the close has run
+  if (dirty_) {
+    // The last bytes and the close go to the kernel as one linked pair: one round trip, and
+    // a failed or short write cancels the close, so the file stays open with its data.
+    const std::span<const std::byte> rest = buffer_.first(buffer_len_);
+    const auto [written, closed] = co_await detail::write_then_close_op(
+        *ring_, fd_, rest, static_cast<std::uint64_t>(buffer_offset_));
+    if (closed != -ECANCELED) {
+      fd_.release();  // the kernel closed it
+      close_result = closed;
+    } else if (written < 0) {
+      fail(-written, "write");
+    } else {  // short: finish the write, then close on its own
+      co_await write_all(rest.subspan(static_cast<std::size_t>(written)),
+                         buffer_offset_ + written);
+    }
+  }
   closed_ = true;
+  dirty_ = false;
   buffer_ = {};
   behind_ = {};
   buffer_len_ = 0;
   int error = 0;
-  const char* failed = nullptr;
+  const char* failed = "close";
   try {
-    failed = "close";
-    co_await ops::close(*ring_, fd_.release());
-    if (removal_ == removal::on_close) {
+    if (!close_result) close_result = co_await ops::close(*ring_, fd_.release());
+    if (*close_result < 0) {
+      error = -*close_result;
+    } else if (removal_ == removal::on_close) {
       failed = "delete";
       removal_ = removal::kept;  // removed now, whatever the outcome
       co_await ops::unlinkat(*ring_, AT_FDCWD, removal_path_.c_str(), 0);

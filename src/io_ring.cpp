@@ -27,6 +27,9 @@ constexpr unsigned required_ops[] = {
   throw std::system_error(err, std::generic_category(), "io_uring unavailable: " + what);
 }
 
+// A linked pair of ops needs two SQEs in one submission.
+constexpr unsigned min_entries = 2;
+
 int setup(io_uring& ring, const ring_options& options) {
   io_uring_params base{};
   if (options.cq_entries != 0) {
@@ -46,7 +49,7 @@ int setup(io_uring& ring, const ring_options& options) {
   for (unsigned flags : {wanted, wanted & ~IORING_SETUP_DEFER_TASKRUN, wanted & ~optional}) {
     io_uring_params params = base;
     params.flags |= flags;
-    rc = io_uring_queue_init_params(std::max(options.entries, 1u), &ring, &params);
+    rc = io_uring_queue_init_params(std::max(options.entries, min_entries), &ring, &params);
     if (rc != -EINVAL) break;
   }
   return rc;
@@ -66,7 +69,19 @@ ring_op::~ring_op() {
 
 void ring_op::discard_result() noexcept {
   if (result_is_fd_ && result_ >= 0) ::close(result_);  // an open nobody will take
+  if (closes_ && result_ != -ECANCELED) closes_->release();  // a close that ran
   stage_ = stage::consumed;
+}
+
+linked_ops::~linked_ops() {
+  if (first_.stage_ == ring_op::stage::prepared || first_.stage_ == ring_op::stage::consumed)
+    return;
+  if (first_.ring_) {
+    first_.ring_->abandon_linked(first_);
+  } else {  // the ring went away first and cut both loose
+    first_.discard_result();
+    second_.discard_result();
+  }
 }
 
 spawned_promise::spawned_promise(io_ring& ring, task<void>&) noexcept : ring_(ring) {
@@ -195,13 +210,39 @@ void io_ring::wait_for_progress() {
 }
 
 void io_ring::fill_from_backlog() {
-  while (!backlog_.empty() && in_flight_ < max_in_flight_) {
-    if (io_uring_sq_space_left(&ring_) == 0) {
+  while (!backlog_.empty()) {
+    const unsigned sqes = backlog_.front()->follower_ ? 2 : 1;
+    if (in_flight_ + sqes > max_in_flight_) return;
+    if (io_uring_sq_space_left(&ring_) < sqes) {
       enter(0);  // SQ full: hand it to the kernel and go on filling
-      if (io_uring_sq_space_left(&ring_) == 0) return;
+      if (io_uring_sq_space_left(&ring_) < sqes) return;
     }
     [[maybe_unused]] const bool placed = try_place(*backlog_.pop_front());
-    assert(placed);  // a free SQE and CQ room were checked above
+    assert(placed);  // free SQEs and CQ room were checked above
+  }
+}
+
+bool io_ring::try_place_linked(detail::ring_op& leader) noexcept {
+  // Both SQEs go into the same submission, or the link would dangle at its end.
+  if (in_flight_ + 2 > max_in_flight_ || io_uring_sq_space_left(&ring_) < 2) return false;
+  io_uring_sqe* first = io_uring_get_sqe(&ring_);
+  place(leader, *first);
+  first->flags |= IOSQE_IO_LINK;
+  place(*leader.follower_, *io_uring_get_sqe(&ring_));
+  return true;
+}
+
+void io_ring::complete_linked(detail::ring_op& op) noexcept {
+  using stage = detail::ring_op::stage;
+  op.stage_ = stage::completed;
+  detail::ring_op& leader = op.leader_ ? *op.leader_ : op;
+  detail::ring_op& follower = *leader.follower_;
+  if (leader.stage_ != stage::completed || follower.stage_ != stage::completed) return;
+  if (follower.waiting_) {
+    ready_.push_back({{}, &follower});
+  } else {  // abandoned: nobody will resume the pair
+    leader.discard_result();
+    follower.discard_result();
   }
 }
 
@@ -237,8 +278,14 @@ void io_ring::reap() {
     --in_flight_;
     op->result_ = cqe->res;
     if (detaching_) {  // the ring is going away: the awaiter must never call back
-      op->ring_ = nullptr;
-      op->waiting_ = {};
+      for (detail::ring_op* cut : {op, op->leader_, op->follower_}) {
+        if (!cut) continue;
+        cut->ring_ = nullptr;
+        cut->waiting_ = {};
+      }
+    } else if (op->leader_ || op->follower_) {
+      complete_linked(*op);
+      continue;
     }
     if (op->waiting_) {
       op->stage_ = detail::ring_op::stage::completed;
@@ -289,15 +336,48 @@ void io_ring::abandon(detail::ring_op& op) noexcept {
   op.stage_ = stage::consumed;
 }
 
+void io_ring::abandon_linked(detail::ring_op& leader) noexcept {
+  using stage = detail::ring_op::stage;
+  detail::ring_op& follower = *leader.follower_;
+  follower.waiting_ = {};
+  if (leader.stage_ == stage::backlogged) {
+    backlog_.erase(leader);  // the follower was never placed
+  } else {
+    for (auto* queue : {&ready_, &resuming_})
+      for (ready_entry& entry : *queue)
+        if (entry.op == &follower) entry = {};
+    // Cancelling the leader fails the whole chain; a follower already running is
+    // cancelled by itself. Then wait until the kernel is done with both.
+    detail::ring_op& running = leader.stage_ == stage::in_flight ? leader : follower;
+    if (running.stage_ == stage::in_flight) {
+      io_uring_sqe* cancel = internal_sqe();
+      io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(&running), 0);
+      io_uring_sqe_set_data(cancel, nullptr);
+    }
+    while (leader.stage_ == stage::in_flight || follower.stage_ == stage::in_flight) {
+      enter(1);
+      reap();
+    }
+  }
+  leader.discard_result();
+  follower.discard_result();
+}
+
 void io_ring::cancel_all_and_drain() noexcept {
   // Ops whose awaiters outlive the ring are cut loose: their destructors leave us alone.
   while (detail::ring_op* op = backlog_.pop_front()) {
-    op->ring_ = nullptr;
-    op->stage_ = detail::ring_op::stage::consumed;
+    for (detail::ring_op* cut : {op, op->follower_}) {
+      if (!cut) continue;
+      cut->ring_ = nullptr;
+      cut->discard_result();  // never ran
+    }
   }
   for (auto* queue : {&ready_, &resuming_})
     for (const ready_entry& entry : *queue)
-      if (entry.op) entry.op->ring_ = nullptr;
+      if (entry.op) {
+        entry.op->ring_ = nullptr;
+        if (entry.op->leader_) entry.op->leader_->ring_ = nullptr;  // completed with it
+      }
   detaching_ = true;
   if (in_flight_ == 0) return;
   io_uring_sqe* cancel = internal_sqe();

@@ -305,3 +305,42 @@ TEST_CASE("mkstemp and mkdtemp never follow a symlink planted at the chosen name
   CHECK(test::slurp(victim) == "untouched");
   CHECK(std::filesystem::is_empty(victim_dir));
 }
+
+TEST_CASE("a close whose last write falls short finishes it first, and fails with the file open",
+          "[fault][close]") {
+  // RLIMIT_FSIZE cuts the closing write short (the kernel writes up to the limit), which
+  // cancels the close linked to it; the rest then fails with EFBIG.
+  struct rlimit saved;
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  const auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct restore {
+    rlimit limit;
+    decltype(old_handler) handler;
+    ~restore() {
+      ::setrlimit(RLIMIT_FSIZE, &limit);
+      ::signal(SIGXFSZ, handler);
+    }
+  } restore_on_exit{saved, old_handler};
+
+  test::scratch_dir dir;
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  std::filesystem::path name;
+  auto run = [&]() -> task<void> {
+    auto file = co_await named_temporary_file::create(
+        ring, options().dir(dir.path()).auto_delete(false));
+    name = file.name();
+    co_await file.write(std::string(10000, 'a'));  // buffered: written by close
+    struct rlimit small = saved;
+    small.rlim_cur = 6000;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    CHECK_THROWS_MATCHES(co_await file.close(), std::system_error, has_errno(EFBIG));
+    CHECK_FALSE(file.closed());  // the close never ran: the data is still buffered
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    co_await file.close();
+    CHECK(file.closed());
+  };
+  sync_wait(ring, run());
+  CHECK(test::slurp(name) == std::string(10000, 'a'));
+  CHECK(test::open_fds() == fds_before);
+}

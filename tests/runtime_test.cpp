@@ -261,3 +261,87 @@ TEST_CASE("an openat abandoned in flight closes the descriptor it won", "[runtim
   }  // each task dies with its openat in flight or already completed
   CHECK(test::open_fds() == fds_before);
 }
+
+namespace {
+
+/// A pipe whose buffer is full: a blocking write to `fds[1]` waits until cancelled.
+struct full_pipe : pipe_pair {
+  full_pipe() {
+    REQUIRE(::fcntl(fds[1], F_SETFL, O_NONBLOCK) == 0);
+    const std::string chunk(4096, 'p');
+    while (::write(fds[1], chunk.data(), chunk.size()) > 0) {
+    }
+    REQUIRE(::fcntl(fds[1], F_SETFL, 0) == 0);
+  }
+};
+
+bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+
+task<std::pair<int, int>> write_then_close(io_ring& ring, unique_fd& file,
+                                           std::span<const std::byte> data) {
+  co_return co_await detail::write_then_close_op(ring, file, data, 0);
+}
+
+}  // namespace
+
+TEST_CASE("a linked write and close: the close runs only after a complete write",
+          "[runtime][linked]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const std::string text = "linked";
+  const auto bytes = std::as_bytes(std::span(text));
+
+  unique_fd file(::open((dir / "complete").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+  const int fd = file.get();
+  const auto [written, closed] = sync_wait(ring, write_then_close(ring, file, bytes));
+  CHECK(written == static_cast<int>(text.size()));
+  CHECK(closed == 0);
+  CHECK_FALSE(is_open(fd));
+  file.release();  // the kernel closed it
+  CHECK(test::slurp(dir / "complete") == text);
+
+  unique_fd read_only(::open((dir / "complete").c_str(), O_RDONLY | O_CLOEXEC));
+  const auto [refused, cancelled] = sync_wait(ring, write_then_close(ring, read_only, bytes));
+  CHECK(refused == -EBADF);
+  CHECK(cancelled == -ECANCELED);
+  CHECK(is_open(read_only.get()));  // a failed write leaves the descriptor open
+}
+
+TEST_CASE("a linked pair destroyed in flight cancels both and leaves the descriptor open",
+          "[runtime][linked][lifetime]") {
+  full_pipe pipe;
+  io_ring ring;
+  const std::string text = "never written";
+  unique_fd writer(::dup(pipe.fds[1]));
+  {
+    auto pair = write_then_close(ring, writer, std::as_bytes(std::span(text)));
+    detail::task_access::start(pair);
+    sync_wait(ring, yield_then(ring, 3, 0));  // the chain reaches the kernel and blocks
+    CHECK(ring.stats().submitted >= 2);
+  }  // the frame dies: the write is cancelled, so the close never runs
+  CHECK(is_open(writer.get()));
+  CHECK(sync_wait(ring, nop_then(ring, 7)) == 7);  // the ring still works
+}
+
+TEST_CASE("linked pairs backlogged or in flight when their tasks or ring die leak nothing",
+          "[runtime][linked][lifetime]") {
+  full_pipe pipe;
+  const int fds_before = test::open_fds();
+  const std::string text = "x";
+  std::vector<unique_fd> writers;
+  for (int i = 0; i < 6; ++i) writers.emplace_back(::dup(pipe.fds[1]));
+  std::vector<task<std::pair<int, int>>> pairs;
+  {
+    io_ring ring(ring_options{.entries = 2, .cq_entries = 4});  // room for two pairs
+    for (auto& writer : writers)
+      pairs.push_back(write_then_close(ring, writer, std::as_bytes(std::span(text))));
+    for (auto& pair : pairs) detail::task_access::start(pair);
+    sync_wait(ring, yield_then(ring, 3, 0));
+    CHECK(ring.stats().backlogged > 0);
+    pairs.erase(pairs.begin() + 3, pairs.end());  // three die in the ring's lifetime
+  }  // the ring cancels the rest and cuts them loose
+  pairs.clear();
+  for (const auto& writer : writers) CHECK(is_open(writer.get()));  // no close ran
+  writers.clear();
+  CHECK(test::open_fds() == fds_before);
+}

@@ -5,6 +5,7 @@
 #include <liburing.h>
 
 #include <bitset>
+#include <cerrno>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include <tempfile/task.hpp>
+#include <tempfile/unique_fd.hpp>
 
 namespace tempfile {
 
@@ -21,7 +23,7 @@ namespace tempfile {
 /// io-wq belongs to the thread, not the ring: `max_workers` and `pin_workers` apply to every
 /// ring the constructing thread uses, as the last ring constructed on it set them.
 struct ring_options {
-  unsigned entries = 256;    ///< submission queue size (rounded up to a power of two)
+  unsigned entries = 256;    ///< submission queue size (at least 2, rounded up to a power of two)
   unsigned max_workers = 0;  ///< io-wq worker cap per kind; 0: the number of online CPUs
   bool sqpoll = false;       ///< kernel thread polls the SQ (excludes DEFER_TASKRUN)
   unsigned cq_entries = 0;   ///< completion queue size; 0: twice `entries`
@@ -72,6 +74,9 @@ class ring_op {
 
   /// The result is a new descriptor: closed if nobody is left to take it.
   void set_result_is_fd() noexcept { result_is_fd_ = true; }
+  /// The op closes `owner`'s descriptor: if it ran and nobody is left to see its result,
+  /// `owner` is told (released) so the descriptor is never closed twice.
+  void set_closes(unique_fd& owner) noexcept { closes_ = &owner; }
   /// The CQE's result; marks the op consumed (called from the derived await_resume).
   int take_result() noexcept {
     stage_ = stage::consumed;
@@ -81,7 +86,9 @@ class ring_op {
  private:
   friend class tempfile::io_ring;
   friend class op_list;
-  // completed: reaped, the waiting coroutine queued but not yet resumed.
+  friend class linked_ops;
+  // completed: reaped, the waiting coroutine queued but not yet resumed (a linked leader
+  // queues nobody; its follower resumes the pair).
   enum class stage : unsigned char { prepared, backlogged, in_flight, completed, consumed };
 
   void discard_result() noexcept;
@@ -89,11 +96,16 @@ class ring_op {
   io_ring* ring_;  // null once the ring is gone
   prepare_fn prepare_;
   std::coroutine_handle<> waiting_;
-  int result_ = 0;
+  int result_ = -ECANCELED;  // until a CQE says otherwise: an op that never ran
   stage stage_ = stage::prepared;
   bool result_is_fd_ = false;
+  unique_fd* closes_ = nullptr;
   ring_op* prev_ = nullptr;  // links in the ring's backlog
   ring_op* next_ = nullptr;
+  // A linked pair (see linked_ops): the leader's SQE carries IOSQE_IO_LINK and is placed
+  // right before its follower's; only the leader enters the backlog.
+  ring_op* follower_ = nullptr;
+  ring_op* leader_ = nullptr;
 };
 
 /// Intrusive list of ring_ops (the ring never allocates per op).
@@ -129,6 +141,32 @@ class op_list {
  private:
   ring_op* head_ = nullptr;
   ring_op* tail_ = nullptr;
+};
+
+/// Two ops submitted as one IOSQE_IO_LINK chain: the second runs only if the first
+/// completes fully (for a read or write, a short count fails the chain too). The awaiting
+/// coroutine resumes once, after both CQEs, whatever order they come in. Destroyed while
+/// the kernel owns either, it cancels the chain and waits for both, like a ring_op.
+class [[nodiscard]] linked_ops {
+ public:
+  linked_ops(ring_op& first, ring_op& second) noexcept : first_(first), second_(second) {
+    first_.follower_ = &second_;
+    second_.leader_ = &first_;
+  }
+  linked_ops(const linked_ops&) = delete;
+  linked_ops& operator=(const linked_ops&) = delete;
+  ~linked_ops();
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> waiting) noexcept;
+  /// Both raw CQE results (negative errno; the second's is -ECANCELED when it never ran).
+  std::pair<int, int> await_resume() noexcept {
+    return {first_.take_result(), second_.take_result()};
+  }
+
+ private:
+  ring_op& first_;
+  ring_op& second_;
 };
 
 class spawned_promise;
@@ -209,6 +247,7 @@ class io_ring {
 
  private:
   friend class detail::ring_op;
+  friend class detail::linked_ops;
   friend class detail::spawned_promise;
 
   /// What the loop resumes next: a coroutine (yield, spawn), or the waiter of a completed op.
@@ -224,20 +263,28 @@ class io_ring {
   void enqueue(detail::ring_op& op) noexcept {
     if (backlog_.empty() && try_place(op)) return;
     op.stage_ = detail::ring_op::stage::backlogged;
+    if (op.follower_) op.follower_->stage_ = detail::ring_op::stage::backlogged;
     backlog_.push_back(op);
     ++stats_.backlogged;
   }
   bool try_place(detail::ring_op& op) noexcept {
+    if (op.follower_) return try_place_linked(op);
     // Capping ops in flight at the CQ size means the kernel never has to overflow the CQ.
     if (in_flight_ >= max_in_flight_) return false;
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (!sqe) return false;
-    op.prepare_(op, *sqe);
-    io_uring_sqe_set_data(sqe, &op);
-    op.stage_ = detail::ring_op::stage::in_flight;
-    ++in_flight_;
+    place(op, *sqe);
     return true;
   }
+  void place(detail::ring_op& op, io_uring_sqe& sqe) noexcept {
+    op.prepare_(op, sqe);
+    io_uring_sqe_set_data(&sqe, &op);
+    op.stage_ = detail::ring_op::stage::in_flight;
+    ++in_flight_;
+  }
+  bool try_place_linked(detail::ring_op& leader) noexcept;
+  void complete_linked(detail::ring_op& op) noexcept;
+  void abandon_linked(detail::ring_op& leader) noexcept;
   void fill_from_backlog();
   void enter(unsigned wait_for);
   void reap();
@@ -264,6 +311,11 @@ class io_ring {
 inline void detail::ring_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
   waiting_ = waiting;
   ring_->enqueue(*this);
+}
+
+inline void detail::linked_ops::await_suspend(std::coroutine_handle<> waiting) noexcept {
+  second_.waiting_ = waiting;  // the follower resumes the pair; the leader resumes nobody
+  first_.ring_->enqueue(first_);
 }
 
 namespace detail {

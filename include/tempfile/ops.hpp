@@ -12,8 +12,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
+#include <coroutine>
 #include <span>
 #include <type_traits>
+#include <utility>
 
 #include <tempfile/io_ring.hpp>
 
@@ -34,28 +36,37 @@ struct op_context {
 /// Largest transfer Linux performs in one read/write call.
 inline constexpr std::size_t max_transfer = 0x7ffff000;
 
-/// An op whose CQE result is an errno (negative) or a value of type `Result`; `Prepare`
-/// (a lambda holding the arguments) fills the SQE.
+/// An op whose SQE `Prepare` (a function object holding the arguments) fills.
+template <class Prepare>
+class prepared_op : public ring_op {
+ public:
+  prepared_op(io_ring& ring, Prepare prepare) noexcept
+      : ring_op(ring, &prepare_into), prepare_(prepare) {}
+
+ private:
+  static void prepare_into(ring_op& self, io_uring_sqe& sqe) noexcept {
+    static_cast<prepared_op&>(self).prepare_(sqe);
+  }
+
+  Prepare prepare_;
+};
+
+/// An op whose CQE result is an errno (negative) or a value of type `Result`.
 template <class Result, class Prepare>
-class [[nodiscard]] checked_op : public ring_op {
+class [[nodiscard]] checked_op : public prepared_op<Prepare> {
  public:
   checked_op(io_ring& ring, op_context context, Prepare prepare) noexcept
-      : ring_op(ring, &prepare_into), prepare_(prepare), context_(context) {
-    if (context.opens_fd) set_result_is_fd();
+      : prepared_op<Prepare>(ring, prepare), context_(context) {
+    if (context.opens_fd) this->set_result_is_fd();
   }
 
   Result await_resume() {
-    const int res = take_result();
+    const int res = this->take_result();
     if (res < 0) throw_op_error(-res, context_);
     if constexpr (!std::is_void_v<Result>) return static_cast<Result>(res);
   }
 
  private:
-  static void prepare_into(ring_op& self, io_uring_sqe& sqe) noexcept {
-    static_cast<checked_op&>(self).prepare_(sqe);
-  }
-
-  Prepare prepare_;
   op_context context_;
 };
 
@@ -63,6 +74,54 @@ template <class Result, class Prepare>
 checked_op<Result, Prepare> make_checked_op(io_ring& ring, op_context context, Prepare prepare) {
   return {ring, context, prepare};
 }
+
+/// Fills a write SQE: `buffer` at `offset` (at most `max_transfer` bytes).
+struct write_sqe {
+  int fd;
+  std::span<const std::byte> buffer;
+  std::uint64_t offset;
+  void operator()(io_uring_sqe& sqe) const noexcept {
+    io_uring_prep_write(&sqe, fd, buffer.data(),
+                        static_cast<unsigned>(std::min(buffer.size(), max_transfer)), offset);
+  }
+};
+
+/// Fills a close SQE.
+struct close_sqe {
+  int fd;
+  void operator()(io_uring_sqe& sqe) const noexcept { io_uring_prep_close(&sqe, fd); }
+};
+
+/// write(2) of `buffer` at `offset` to `file`, then close(2) of it, linked in one
+/// submission: the close runs only if the write wrote everything, so a failed or short
+/// write leaves the file open. Yields both raw results (negative errno; the close's is
+/// -ECANCELED when it never ran). `file` keeps the descriptor throughout; the awaiter
+/// releases it once the close ran (abandoned mid-flight, the op does).
+class [[nodiscard]] write_then_close_op {
+ public:
+  write_then_close_op(io_ring& ring, unique_fd& file, std::span<const std::byte> buffer,
+                      std::uint64_t offset) noexcept
+      : write_(ring, {file.get(), buffer, offset}),
+        close_(ring, {file.get()}),
+        chain_(write_, close_) {
+    close_.set_closes(file);
+  }
+
+  bool await_ready() const noexcept { return chain_.await_ready(); }
+  void await_suspend(std::coroutine_handle<> waiting) noexcept { chain_.await_suspend(waiting); }
+  std::pair<int, int> await_resume() noexcept { return chain_.await_resume(); }
+
+ private:
+  class close_step : public prepared_op<close_sqe> {
+   public:
+    using prepared_op::prepared_op;
+    using prepared_op::set_closes;
+  };
+
+  prepared_op<write_sqe> write_;
+  close_step close_;
+  linked_ops chain_;  // declared last: cancels and waits before the ops go
+};
 
 class [[nodiscard]] statx_op : public ring_op {
  public:
@@ -123,17 +182,13 @@ inline auto read(io_ring& ring, int fd, std::span<std::byte> buffer, std::uint64
 /// pwrite(2) at an explicit offset. Returns the bytes written (possibly fewer).
 inline auto write(io_ring& ring, int fd, std::span<const std::byte> buffer,
                   std::uint64_t offset) {
-  return detail::make_checked_op<std::size_t>(ring, {"write", fd}, [=](io_uring_sqe& s) {
-    io_uring_prep_write(&s, fd, buffer.data(),
-                        static_cast<unsigned>(std::min(buffer.size(), detail::max_transfer)),
-                        offset);
-  });
+  return detail::make_checked_op<std::size_t>(ring, {"write", fd},
+                                              detail::write_sqe{fd, buffer, offset});
 }
 
 /// close(2).
 inline auto close(io_ring& ring, int fd) {
-  return detail::make_checked_op<int>(ring, {"close", fd},
-                                      [=](io_uring_sqe& s) { io_uring_prep_close(&s, fd); });
+  return detail::make_checked_op<int>(ring, {"close", fd}, detail::close_sqe{fd});
 }
 
 /// fsync(2), or fdatasync(2) when `datasync`.
