@@ -210,9 +210,8 @@ void io_ring::wait_for_progress() {
 }
 
 void io_ring::fill_from_backlog() {
-  while (!backlog_.empty()) {
+  while (!backlog_.empty() && in_flight_ < max_in_flight_) {
     const unsigned sqes = backlog_.front()->follower_ ? 2 : 1;
-    if (in_flight_ + sqes > max_in_flight_) return;
     if (io_uring_sq_space_left(&ring_) < sqes) {
       enter(0);  // SQ full: hand it to the kernel and go on filling
       if (io_uring_sq_space_left(&ring_) < sqes) return;
@@ -223,21 +222,24 @@ void io_ring::fill_from_backlog() {
 }
 
 bool io_ring::try_place_linked(detail::ring_op& leader) noexcept {
-  // Both SQEs go into the same submission, or the link would dangle at its end.
-  if (in_flight_ + 2 > max_in_flight_ || io_uring_sq_space_left(&ring_) < 2) return false;
+  // Both SQEs go into the same submission, or the link would dangle at its end. The pair
+  // posts one CQE (see linked_ops), so it takes one CQ slot.
+  if (in_flight_ >= max_in_flight_ || io_uring_sq_space_left(&ring_) < 2) return false;
   io_uring_sqe* first = io_uring_get_sqe(&ring_);
   place(leader, *first);
-  first->flags |= IOSQE_IO_LINK;
+  first->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
   place(*leader.follower_, *io_uring_get_sqe(&ring_));
+  ++in_flight_;
   return true;
 }
 
 void io_ring::complete_linked(detail::ring_op& op) noexcept {
-  using stage = detail::ring_op::stage;
-  op.stage_ = stage::completed;
   detail::ring_op& leader = op.leader_ ? *op.leader_ : op;
   detail::ring_op& follower = *leader.follower_;
-  if (leader.stage_ != stage::completed || follower.stage_ != stage::completed) return;
+  // The leader posts only when it fails or falls short, and then the follower never runs;
+  // when the follower posts, the leader completed fully (its preset result stands).
+  if (&op == &leader) follower.result_ = -ECANCELED;
+  leader.stage_ = follower.stage_ = detail::ring_op::stage::completed;
   if (follower.waiting_) {
     ready_.push_back({{}, &follower});
   } else {  // abandoned: nobody will resume the pair
@@ -283,7 +285,8 @@ void io_ring::reap() {
         cut->ring_ = nullptr;
         cut->waiting_ = {};
       }
-    } else if (op->leader_ || op->follower_) {
+    }
+    if (op->leader_ || op->follower_) {
       complete_linked(*op);
       continue;
     }
@@ -340,24 +343,30 @@ void io_ring::abandon_linked(detail::ring_op& leader) noexcept {
   using stage = detail::ring_op::stage;
   detail::ring_op& follower = *leader.follower_;
   follower.waiting_ = {};
-  if (leader.stage_ == stage::backlogged) {
-    backlog_.erase(leader);  // the follower was never placed
-  } else {
-    for (auto* queue : {&ready_, &resuming_})
-      for (ready_entry& entry : *queue)
-        if (entry.op == &follower) entry = {};
-    // Cancelling the leader fails the whole chain; a follower already running is
-    // cancelled by itself. Then wait until the kernel is done with both.
-    detail::ring_op& running = leader.stage_ == stage::in_flight ? leader : follower;
-    if (running.stage_ == stage::in_flight) {
+  switch (leader.stage_) {
+    case stage::backlogged:
+      backlog_.erase(leader);  // the follower was never placed
+      break;
+    case stage::completed:
+      for (auto* queue : {&ready_, &resuming_})
+        for (ready_entry& entry : *queue)
+          if (entry.op == &follower) entry = {};
+      break;
+    case stage::in_flight: {
+      // Cancelling the leader fails the chain, so the follower never runs; if the leader
+      // already finished, the follower's own CQE is near. Either way, wait for the one CQE.
       io_uring_sqe* cancel = internal_sqe();
-      io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(&running), 0);
+      io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(&leader), 0);
       io_uring_sqe_set_data(cancel, nullptr);
+      while (leader.stage_ == stage::in_flight) {
+        enter(1);
+        reap();
+      }
+      break;
     }
-    while (leader.stage_ == stage::in_flight || follower.stage_ == stage::in_flight) {
-      enter(1);
-      reap();
-    }
+    case stage::prepared:
+    case stage::consumed:
+      break;
   }
   leader.discard_result();
   follower.discard_result();

@@ -87,8 +87,8 @@ class ring_op {
   friend class tempfile::io_ring;
   friend class op_list;
   friend class linked_ops;
-  // completed: reaped, the waiting coroutine queued but not yet resumed (a linked leader
-  // queues nobody; its follower resumes the pair).
+  // completed: reaped, the waiting coroutine queued but not yet resumed (a linked pair
+  // queues its follower's).
   enum class stage : unsigned char { prepared, backlogged, in_flight, completed, consumed };
 
   void discard_result() noexcept;
@@ -102,8 +102,8 @@ class ring_op {
   unique_fd* closes_ = nullptr;
   ring_op* prev_ = nullptr;  // links in the ring's backlog
   ring_op* next_ = nullptr;
-  // A linked pair (see linked_ops): the leader's SQE carries IOSQE_IO_LINK and is placed
-  // right before its follower's; only the leader enters the backlog.
+  // A linked pair (see linked_ops): the leader's SQE is placed right before its
+  // follower's; only the leader enters the backlog; both complete with the pair's CQE.
   ring_op* follower_ = nullptr;
   ring_op* leader_ = nullptr;
 };
@@ -144,13 +144,17 @@ class op_list {
 };
 
 /// Two ops submitted as one IOSQE_IO_LINK chain: the second runs only if the first
-/// completes fully (for a read or write, a short count fails the chain too). The awaiting
-/// coroutine resumes once, after both CQEs, whatever order they come in. Destroyed while
-/// the kernel owns either, it cancels the chain and waits for both, like a ring_op.
+/// completes fully (for a read or write, a short count fails the chain too). The first
+/// carries IOSQE_CQE_SKIP_SUCCESS, so the pair posts one CQE and wakes its coroutine once:
+/// the first's when it fails (the kernel then skips the second's), else the second's, and
+/// the first's result is `first_success`. Destroyed while the kernel owns the chain, it
+/// cancels it and waits for that CQE, like a ring_op.
 class [[nodiscard]] linked_ops {
  public:
-  linked_ops(ring_op& first, ring_op& second) noexcept : first_(first), second_(second) {
+  linked_ops(ring_op& first, int first_success, ring_op& second) noexcept
+      : first_(first), second_(second) {
     first_.follower_ = &second_;
+    first_.result_ = first_success;
     second_.leader_ = &first_;
   }
   linked_ops(const linked_ops&) = delete;
@@ -274,13 +278,13 @@ class io_ring {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (!sqe) return false;
     place(op, *sqe);
+    ++in_flight_;
     return true;
   }
-  void place(detail::ring_op& op, io_uring_sqe& sqe) noexcept {
+  static void place(detail::ring_op& op, io_uring_sqe& sqe) noexcept {
     op.prepare_(op, sqe);
     io_uring_sqe_set_data(&sqe, &op);
     op.stage_ = detail::ring_op::stage::in_flight;
-    ++in_flight_;
   }
   bool try_place_linked(detail::ring_op& leader) noexcept;
   void complete_linked(detail::ring_op& op) noexcept;

@@ -103,7 +103,7 @@ class [[nodiscard]] write_then_close_op {
                       std::uint64_t offset) noexcept
       : write_(ring, {file.get(), buffer, offset}),
         close_(ring, {file.get()}),
-        chain_(write_, close_) {
+        chain_(write_, static_cast<int>(std::min(buffer.size(), max_transfer)), close_) {
     close_.set_closes(file);
   }
 
