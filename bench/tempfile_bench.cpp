@@ -119,7 +119,8 @@ command_line parse(int argc, char** argv) {
     } else if (flag == "--fsync") config.fsync = true;
     else if (flag == "--reserve") {
       const std::size_t n = parse_count(flag, value());
-      if (n > max_reserve) throw std::invalid_argument("--reserve: at most " + std::to_string(max_reserve));
+      if (n > max_reserve)
+        throw std::invalid_argument("--reserve: at most " + std::to_string(max_reserve));
       config.reserve = static_cast<unsigned>(n);
     }
     else if (flag == "--cpu") {

@@ -36,14 +36,13 @@ struct ring_options {
   /// left one-at-a-time creation unchanged and made directory cleanup 1.5x slower
   /// (bench/README.md).
   bool pin_workers = false;
-  /// `O_TMPFILE` descriptors `temporary_file::create` keeps opened ahead, per directory
-  /// (0: none, the default). An io_uring `O_TMPFILE` open always waits for an io-wq
-  /// worker; with a reserve, the ring opens files in batches in the background and a
-  /// create takes one at once: measured 4x faster one file at a time (bench/README.md).
-  /// The cost: up to this many extra open descriptors per directory (four directories at
-  /// most) while the ring lives, and a file taken from the reserve was created in the
-  /// directory as it was when the batch was opened (a directory removed since still
-  /// yields files until the reserve is used up).
+  /// `O_TMPFILE` files `temporary_file::create` keeps opened ahead, per directory (0: none,
+  /// the default). An io_uring `O_TMPFILE` open always waits for an io-wq worker; with a
+  /// reserve, the ring opens files in batches in the background and a create takes one at
+  /// once: measured 2x faster one file at a time, but 0.8x at 8 files in flight
+  /// (bench/README.md). It holds up to this many descriptors for each of up to four
+  /// directories while the ring lives, and a file from it was created when its batch was
+  /// opened (a directory removed since still yields the files already opened there).
   unsigned unnamed_file_reserve = 0;
 };
 
