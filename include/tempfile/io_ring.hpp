@@ -188,7 +188,7 @@ struct ring_stats {
   std::uint64_t enters = 0;     ///< io_uring_enter system calls
   std::uint64_t submitted = 0;  ///< SQEs handed to the kernel
   std::uint64_t largest_submit = 0;  ///< most SQEs handed to the kernel by one io_uring_enter
-  std::uint64_t completed = 0;  ///< CQEs reaped
+  std::uint64_t completed = 0;  ///< CQEs reaped (a linked write + close posts one for two SQEs)
   std::uint64_t backlogged = 0; ///< ops that waited for a free SQ/CQ slot
 };
 
