@@ -77,7 +77,7 @@ linked_ops::~linked_ops() {
   if (first_.stage_ == ring_op::stage::prepared || first_.stage_ == ring_op::stage::consumed)
     return;
   if (first_.ring_) {
-    first_.ring_->abandon_linked(first_);
+    first_.ring_->abandon(first_);
   } else {  // the ring went away first and cut both loose
     first_.discard_result();
     second_.discard_result();
@@ -309,20 +309,23 @@ io_uring_sqe* io_ring::internal_sqe() {
 }
 
 void io_ring::abandon(detail::ring_op& op) noexcept {
+  // `op` is a single op or a linked pair's leader; the loop resumes `resumer`'s waiter.
   using stage = detail::ring_op::stage;
+  detail::ring_op& resumer = op.follower_ ? *op.follower_ : op;
+  resumer.waiting_ = {};
   switch (op.stage_) {
-    case stage::backlogged:
+    case stage::backlogged:  // a pair's follower was never placed
       backlog_.erase(op);
       break;
-    case stage::completed:  // queued for resumption: drop the entry, close a won fd
+    case stage::completed:  // queued for resumption: drop the entry
       for (auto* queue : {&ready_, &resuming_})
         for (ready_entry& entry : *queue)
-          if (entry.op == &op) entry = {};
-      op.discard_result();
+          if (entry.op == &resumer) entry = {};
       break;
     case stage::in_flight: {
-      // The kernel may still write into the op's buffers: cancel, then wait it out.
-      op.waiting_ = {};
+      // The kernel may still write into the op's buffers: cancel, then wait it out. For a
+      // pair, cancelling the leader fails the chain; a follower already running is near
+      // its CQE. Reaping the CQE with no waiter discards the results.
       io_uring_sqe* cancel = internal_sqe();
       io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(&op), 0);
       io_uring_sqe_set_data(cancel, nullptr);
@@ -336,40 +339,8 @@ void io_ring::abandon(detail::ring_op& op) noexcept {
     case stage::consumed:
       break;
   }
-  op.stage_ = stage::consumed;
-}
-
-void io_ring::abandon_linked(detail::ring_op& leader) noexcept {
-  using stage = detail::ring_op::stage;
-  detail::ring_op& follower = *leader.follower_;
-  follower.waiting_ = {};
-  switch (leader.stage_) {
-    case stage::backlogged:
-      backlog_.erase(leader);  // the follower was never placed
-      break;
-    case stage::completed:
-      for (auto* queue : {&ready_, &resuming_})
-        for (ready_entry& entry : *queue)
-          if (entry.op == &follower) entry = {};
-      break;
-    case stage::in_flight: {
-      // Cancelling the leader fails the chain, so the follower never runs; if the leader
-      // already finished, the follower's own CQE is near. Either way, wait for the one CQE.
-      io_uring_sqe* cancel = internal_sqe();
-      io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(&leader), 0);
-      io_uring_sqe_set_data(cancel, nullptr);
-      while (leader.stage_ == stage::in_flight) {
-        enter(1);
-        reap();
-      }
-      break;
-    }
-    case stage::prepared:
-    case stage::consumed:
-      break;
-  }
-  leader.discard_result();
-  follower.discard_result();
+  for (detail::ring_op* part : {&op, op.follower_})
+    if (part && part->stage_ != stage::consumed) part->discard_result();  // closes a won fd
 }
 
 void io_ring::cancel_all_and_drain() noexcept {

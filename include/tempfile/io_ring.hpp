@@ -287,7 +287,6 @@ class io_ring {
   }
   bool try_place_linked(detail::ring_op& leader) noexcept;
   void complete_linked(detail::ring_op& op) noexcept;
-  void abandon_linked(detail::ring_op& leader) noexcept;
   void fill_from_backlog();
   void enter(unsigned wait_for);
   void reap();
