@@ -167,14 +167,21 @@ void io_ring::run() {
 }
 
 void io_ring::drive(std::coroutine_handle<> until_done, bool resume_first) {
+  // Refused before anything is queued: the caller's task dies with the exception, and a
+  // queued handle would outlive its frame.
+  refuse_if_driven();
   if (resume_first) ready_.push_back({until_done, nullptr});
   loop_until([until_done] { return until_done.done(); });
 }
 
-template <class Done>
-void io_ring::loop_until(Done done) {
+void io_ring::refuse_if_driven() const {
   if (driving_) throw std::logic_error("tempfile::io_ring: already driven (sync_wait or run "
                                        "called from a coroutine on the same ring)");
+}
+
+template <class Done>
+void io_ring::loop_until(Done done) {
+  refuse_if_driven();
   driving_ = true;
   struct reset {
     bool& flag;

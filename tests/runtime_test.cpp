@@ -234,6 +234,25 @@ TEST_CASE("sync_wait from inside a coroutine on the same ring is refused", "[run
   CHECK_THROWS_AS(sync_wait(ring, nested()), std::logic_error);
 }
 
+TEST_CASE("a refused nested sync_wait leaves nothing queued to resume", "[runtime][lifetime]") {
+  io_ring ring;
+  bool inner_ran = false;
+  auto inner = [&]() -> task<int> {
+    inner_ran = true;
+    co_return 1;
+  };
+  auto outer = [&]() -> task<int> {
+    try {
+      (void)sync_wait(ring, inner());  // refused; the inner task dies with the exception
+    } catch (const std::logic_error&) {
+    }
+    for (int i = 0; i < 3; ++i) co_await ring.yield();  // turns in which a stale entry runs
+    co_return 2;
+  };
+  CHECK(sync_wait(ring, outer()) == 2);
+  CHECK_FALSE(inner_ran);
+}
+
 TEST_CASE("a task started early can be awaited later, finished or not", "[runtime]") {
   io_ring ring;
   auto early = nop_then(ring, 5);

@@ -259,6 +259,7 @@ class io_ring {
     detail::ring_op* op;
   };
 
+  void refuse_if_driven() const;
   template <class Done>
   void loop_until(Done done);
   void run_ready();
