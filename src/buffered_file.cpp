@@ -330,20 +330,22 @@ task<void> buffered_file::close() {
   behind_ = {};
   buffer_len_ = 0;
   int error = 0;
-  const char* failed = "close";
+  bool deleting = false;
   try {
     if (!close_result) close_result = co_await ops::close(*ring_, fd_.release());
     if (*close_result < 0) {
       error = -*close_result;
     } else if (removal_ == removal::on_close) {
-      failed = "delete";
+      deleting = true;
       removal_ = removal::kept;  // removed now, whatever the outcome
       co_await ops::unlinkat(*ring_, AT_FDCWD, removal_path_.c_str(), 0);
     }
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
-  if (error) fail(error, failed);
+  // A name someone else already removed or renamed is not an error (as in Python 3.12).
+  if (deleting && error == ENOENT) co_return;
+  if (error) fail(error, deleting ? "delete" : "close");
 }
 
 bool buffered_file::isatty() const {

@@ -219,6 +219,27 @@ TEST_CASE("named_temporary_file deletion follows Python 3.12", "[file][delete]")
   }
 }
 
+TEST_CASE("closing a named file whose name someone else removed or renamed succeeds",
+          "[file][delete]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto run = [&]() -> task<void> {
+    auto removed = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    auto renamed = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    co_await removed.write("gone");
+    co_await renamed.write("moved");
+    REQUIRE(::unlink(removed.name().c_str()) == 0);
+    REQUIRE(::rename(renamed.name().c_str(), (dir / "elsewhere").c_str()) == 0);
+    co_await removed.close();
+    co_await renamed.close();
+    CHECK(removed.closed());
+    CHECK(renamed.closed());
+  };
+  sync_wait(ring, run());
+  CHECK(test::slurp(dir / "elsewhere") == "moved");  // flushed before the close
+  CHECK(dir.entries() == 1);
+}
+
 TEST_CASE("named_temporary_file::persist renames into place and is never deleted", "[file]") {
   test::scratch_dir dir;
   io_ring ring;
