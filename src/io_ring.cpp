@@ -124,21 +124,7 @@ io_ring::io_ring(ring_options options) : options_(options) {
         throw_unavailable(ENOSYS, std::string("the kernel lacks ") + detail::op_name(op) +
                                       " (Linux >= 5.19 is needed)");
 
-    const unsigned workers = options.max_workers ? options.max_workers
-                                                 : static_cast<unsigned>(get_nprocs());
-    unsigned limits[2] = {workers, workers};  // bounded (regular files), unbounded
-    if (int rc = io_uring_register_iowq_max_workers(&ring_, limits); rc < 0)
-      throw std::system_error(-rc, std::generic_category(), "io_uring_register_iowq_max_workers");
-
-    if (options.pin_workers && !options.sqpoll) {
-      // Best effort: a cpuset that forbids the CPU only loses the optimisation.
-      if (int cpu = sched_getcpu(); cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(static_cast<unsigned>(cpu), &set);
-        (void)io_uring_register_iowq_aff(&ring_, sizeof set, &set);
-      }
-    }
+    if (options.configure_io_wq) configure_io_wq();
   } catch (...) {
     io_uring_queue_exit(&ring_);
     throw;
@@ -146,6 +132,24 @@ io_ring::io_ring(ring_options options) : options_(options) {
   max_in_flight_ = ring_.cq.ring_entries;
   ready_.reserve(max_in_flight_);
   resuming_.reserve(max_in_flight_);
+}
+
+void io_ring::configure_io_wq() {
+  const unsigned workers = options_.max_workers ? options_.max_workers
+                                                : static_cast<unsigned>(get_nprocs());
+  unsigned limits[2] = {workers, workers};  // bounded (regular files), unbounded
+  if (int rc = io_uring_register_iowq_max_workers(&ring_, limits); rc < 0)
+    throw std::system_error(-rc, std::generic_category(), "io_uring_register_iowq_max_workers");
+
+  if (options_.pin_workers && !options_.sqpoll) {
+    // Best effort: a cpuset that forbids the CPU only loses the optimisation.
+    if (int cpu = sched_getcpu(); cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(static_cast<unsigned>(cpu), &set);
+      (void)io_uring_register_iowq_aff(&ring_, sizeof set, &set);
+    }
+  }
 }
 
 io_ring::~io_ring() {

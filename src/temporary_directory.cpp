@@ -382,6 +382,7 @@ void temporary_directory::remove_now() noexcept {
     // The creating ring may be gone or busy driving a coroutine: use a private one.
     ring_options small;
     small.entries = 64;
+    small.configure_io_wq = false;  // the application's io-wq settings stay in force
     io_ring ring(small);
     sync_wait(ring, remove_on(&ring));
   } catch (...) {  // best effort: a destructor never throws

@@ -525,6 +525,23 @@ TEST_CASE("the destructor removes the tree, even after its ring is gone",
   CHECK(test::open_fds() == fds_before);
 }
 
+TEST_CASE("the destructor's private ring leaves the thread's io-wq limits alone",
+          "[temporary_directory]") {
+  test::scratch_dir base;
+  unsigned limits[2] = {};
+  std::thread([&] {  // io-wq settings belong to the thread: keep them off the test runner's
+    io_ring ring(ring_options{.max_workers = 3});
+    {
+      auto dir = sync_wait(ring, temporary_directory::create(ring, options().dir(base.path())));
+      populate(dir.path());
+    }  // removed on a ring of the destructor's own
+    io_uring_register_iowq_max_workers(&ring.native_handle(), limits);  // zeros: just read
+  }).join();
+  CHECK(limits[0] == 3);
+  CHECK(limits[1] == 3);
+  CHECK(base.entries() == 0);
+}
+
 TEST_CASE("temporary_directory moves ownership", "[temporary_directory]") {
   io_ring ring;
   test::scratch_dir base;

@@ -44,6 +44,10 @@ struct ring_options {
   /// directories while the ring lives, and a file from it was created when its batch was
   /// opened (a directory removed since still yields the files already opened there).
   unsigned unnamed_file_reserve = 0;
+  /// Apply `max_workers` and `pin_workers` to the thread's io-wq. False leaves the thread's
+  /// settings as they are: for a short-lived ring beside the application's own, such as
+  /// the one a `temporary_directory` destructor removes its tree with.
+  bool configure_io_wq = true;
 };
 
 class io_ring;
@@ -259,6 +263,7 @@ class io_ring {
     detail::ring_op* op;
   };
 
+  void configure_io_wq();
   void refuse_if_driven() const;
   template <class Done>
   void loop_until(Done done);
