@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "op_names.hpp"
@@ -22,6 +23,40 @@ constexpr unsigned required_ops[] = {
     IORING_OP_CLOSE, IORING_OP_FSYNC,    IORING_OP_STATX,   IORING_OP_UNLINKAT,
     IORING_OP_MKDIRAT, IORING_OP_LINKAT, IORING_OP_RENAMEAT, IORING_OP_ASYNC_CANCEL,
 };
+
+/// A kernel behaviour the runtime relies on beyond opcodes, and how to see that it is there.
+struct required_feature {
+  const char* name;
+  const char* needed_for;
+  bool (*present)(io_uring& ring);
+};
+
+bool skips_successful_cqes(io_uring& ring) { return ring.features & IORING_FEAT_CQE_SKIP; }
+
+/// A kernel without IORING_ASYNC_CANCEL_ANY answers EINVAL; with it, nothing to cancel
+/// is ENOENT. One round trip, before the ring is used.
+bool cancels_any(io_uring& ring) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  if (!sqe) return false;
+  io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+  io_uring_sqe_set_data(sqe, nullptr);
+  io_uring_cqe* cqe = nullptr;
+  int rc;
+  do rc = io_uring_submit_and_wait(&ring, 1);
+  while (rc == -EINTR);
+  if (rc < 0 || io_uring_peek_cqe(&ring, &cqe) != 0) return false;
+  const bool known = cqe->res != -EINVAL;
+  io_uring_cqe_seen(&ring, cqe);
+  return known;
+}
+
+constexpr required_feature required_features[] = {
+    {"IORING_FEAT_CQE_SKIP", "a linked write and close posting one completion",
+     skips_successful_cqes},
+    {"IORING_ASYNC_CANCEL_ANY", "cancelling every op when the ring is destroyed", cancels_any},
+};
+
+thread_local std::string_view simulated_missing_feature;
 
 [[noreturn]] void throw_unavailable(int err, const std::string& what) {
   throw std::system_error(err, std::generic_category(), "io_uring unavailable: " + what);
@@ -58,6 +93,10 @@ int setup(io_uring& ring, const ring_options& options) {
 }  // namespace
 
 namespace detail {
+
+void simulate_missing_ring_feature(std::string_view name) noexcept {
+  simulated_missing_feature = name;
+}
 
 ring_op::~ring_op() {
   if (stage_ == stage::prepared || stage_ == stage::consumed) return;
@@ -123,6 +162,10 @@ io_ring::io_ring(ring_options options) : options_(options) {
       if (!supports(op))
         throw_unavailable(ENOSYS, std::string("the kernel lacks ") + detail::op_name(op) +
                                       " (Linux >= 5.19 is needed)");
+    for (const required_feature& feature : required_features)
+      if (feature.name == simulated_missing_feature || !feature.present(ring_))
+        throw_unavailable(ENOSYS, std::string("the kernel lacks ") + feature.name + ", needed for " +
+                                      feature.needed_for + " (Linux >= 5.19 is needed)");
 
     if (options.configure_io_wq) configure_io_wq();
   } catch (...) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "support.hpp"
@@ -226,6 +227,29 @@ TEST_CASE("an unused ring is created and destroyed", "[runtime]") {
   CHECK(ring.cq_entries() >= ring.sq_entries());
   CHECK((ring.setup_flags() & IORING_SETUP_SINGLE_ISSUER) != 0);
   CHECK(ring.supports(IORING_OP_OPENAT));
+}
+
+TEST_CASE("a kernel lacking a feature the runtime relies on is refused with ENOSYS",
+          "[runtime]") {
+  struct restore {
+    ~restore() { detail::simulate_missing_ring_feature({}); }
+  } restore;
+  for (const char* feature : {"IORING_FEAT_CQE_SKIP", "IORING_ASYNC_CANCEL_ANY"}) {
+    CAPTURE(feature);
+    detail::simulate_missing_ring_feature(feature);
+    const int fds_before = test::open_fds();
+    try {
+      io_ring ring;
+      FAIL("accepted a kernel without " << feature);
+    } catch (const std::system_error& e) {
+      CHECK_THAT(e, test::has_errno(ENOSYS));
+      CHECK_THAT(e.what(), Catch::Contains(feature));
+    }
+    CHECK(test::open_fds() == fds_before);  // the ring's descriptor went with the refusal
+  }
+  detail::simulate_missing_ring_feature({});
+  io_ring ring;  // this kernel has them all
+  CHECK(sync_wait(ring, nop_then(ring, 3)) == 3);
 }
 
 TEST_CASE("sync_wait from inside a coroutine on the same ring is refused", "[runtime]") {

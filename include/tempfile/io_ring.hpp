@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -177,6 +178,10 @@ class [[nodiscard]] linked_ops {
 };
 
 class spawned_promise;
+
+/// For tests: rings constructed on this thread act as if the kernel lacked the feature
+/// `name` (as `io_ring`'s error names it); an empty name ends the simulation.
+void simulate_missing_ring_feature(std::string_view name) noexcept;
 
 /// State a higher layer keeps per ring, made on first use by `io_ring::extension`.
 /// Destroyed with the ring, after its detached tasks and before its in-flight ops drain.
