@@ -1,6 +1,7 @@
 #include <tempfile/buffered_file.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,7 +70,6 @@ void buffered_file::swap(buffered_file& other) noexcept {
   swap(behind_len_, other.behind_len_);
   swap(behind_write_, other.behind_write_);
   swap(pos_, other.pos_);
-  swap(end_, other.end_);
   swap(closed_, other.closed_);
 }
 
@@ -233,8 +233,10 @@ task<std::size_t> buffered_file::read(std::span<std::byte> out) {
 task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
   check_writable();
   if (data.empty()) co_return 0;  // moves nothing, not even the end past a seek
-  if (mode_.append) pos_ = end_;
   const std::size_t total = data.size();
+  // Appending continues this handle's pending run, or starts at the file's real end.
+  if (mode_.append && (!(dirty_ || behind_len_ != 0) || !continues_pending_writes()))
+    pos_ = current_end();
   // Pending writes form one contiguous run ending where this one starts, or are flushed:
   // a write elsewhere must not race or reorder with them.
   if (!continues_pending_writes()) co_await flush_buffer();
@@ -252,11 +254,9 @@ task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
     buffer_len_ += n;
     dirty_ = true;
     pos_ += static_cast<std::int64_t>(n);
-    end_ = std::max(end_, pos_);
     data = data.subspan(n);
     if (buffer_len_ == capacity_) co_await write_behind();
   }
-  end_ = std::max(end_, pos_);
   co_return total;
 }
 
@@ -266,7 +266,7 @@ std::int64_t buffered_file::seek(std::int64_t offset, int whence) {
   switch (whence) {
     case SEEK_SET: base = 0; break;
     case SEEK_CUR: base = pos_; break;
-    case SEEK_END: base = end_; break;
+    case SEEK_END: base = current_end(); break;
     default: fail(EINVAL, "seek with invalid whence:");
   }
   std::int64_t position;
@@ -275,6 +275,18 @@ std::int64_t buffered_file::seek(std::int64_t offset, int whence) {
   if (position < 0) fail(EINVAL, "seek to a negative position:");
   pos_ = position;
   return pos_;
+}
+
+std::int64_t buffered_file::current_end() const {
+  // The kernel's size sees what other handles and processes wrote; this handle's own
+  // unwritten bytes may reach further.
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) fail(errno, "fstat");
+  std::int64_t end = st.st_size;
+  if (dirty_) end = std::max(end, buffer_offset_ + static_cast<std::int64_t>(buffer_len_));
+  if (behind_len_ != 0)
+    end = std::max(end, behind_offset_ + static_cast<std::int64_t>(behind_len_));
+  return end;
 }
 
 std::int64_t buffered_file::tell() const {
@@ -295,7 +307,6 @@ task<std::int64_t> buffered_file::truncate(std::optional<std::int64_t> size) {
     error = e.code().value();
   }
   if (error) fail(error, "truncate");
-  end_ = new_size;
   co_return new_size;
 }
 

@@ -300,6 +300,41 @@ TEMPLATE_TEST_CASE("closed files, wrong modes and bad modes are refused", "[file
   CHECK(dir.entries() == 0);
 }
 
+TEST_CASE("seek to the end sees what another writer appended", "[file]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto run = [&]() -> task<void> {
+    auto file = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    co_await file.write("mine:");
+    co_await file.flush();
+    {
+      std::ofstream other(file.name(), std::ios::binary | std::ios::app);
+      other << "theirs:";
+    }
+    CHECK(file.seek(0, SEEK_END) == 12);
+    co_await file.write("more");  // lands after the other writer's bytes
+    CHECK(file.seek(0, SEEK_END) == 16);  // this handle's unwritten bytes count too
+    co_await file.flush();
+    CHECK(test::slurp(file.name()) == "mine:theirs:more");
+    co_await file.close();
+  };
+  auto append = [&]() -> task<void> {
+    auto file = co_await named_temporary_file::create(
+        ring, options().dir(dir.path()).mode("a+b").auto_delete(false));
+    co_await file.write("one,");
+    co_await file.flush();
+    {
+      std::ofstream other(file.name(), std::ios::binary | std::ios::app);
+      other << "two,";
+    }
+    co_await file.write("three");
+    co_await file.close();
+    CHECK(test::slurp(file.name()) == "one,two,three");
+  };
+  sync_wait(ring, run());
+  sync_wait(ring, append());
+}
+
 TEST_CASE("a missing directory throws ENOENT with the path and leaks nothing", "[file][errors]") {
   test::scratch_dir dir;
   io_ring ring;

@@ -49,7 +49,9 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   task<std::size_t> read(std::span<std::byte> buffer);
   /// Writes all of `data` (buffered unless `buffering` is 0); returns `data.size()`.
   task<std::size_t> write(std::span<const std::byte> data);
-  /// Moves the position (SEEK_SET, SEEK_CUR, SEEK_END); returns it. Never does I/O.
+  /// Moves the position (SEEK_SET, SEEK_CUR, SEEK_END); returns it. SEEK_END counts from
+  /// the file's real size (fstat: other handles' and processes' writes included) or the end
+  /// of this handle's unwritten bytes, whichever is further. Never reads or writes.
   std::int64_t seek(std::int64_t offset, int whence = SEEK_SET);
   std::int64_t tell() const;
   /// Resizes the file to `size` (default: the position); the position is unchanged.
@@ -98,6 +100,7 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   task<void> write_behind();
   task<void> settle_write_behind();
   bool continues_pending_writes() const noexcept;
+  std::int64_t current_end() const;
   void check_readable() const;
   void check_writable() const;
   void ensure_buffer();
@@ -121,7 +124,6 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   std::size_t behind_len_ = 0;     // bytes of behind_ not yet known to be written
   task<void> behind_write_;        // the background write; destroyed before the buffers
   std::int64_t pos_ = 0;
-  std::int64_t end_ = 0;           // size of the file, buffered bytes included
   bool closed_ = true;
 };
 
