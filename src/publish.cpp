@@ -78,7 +78,10 @@ task<void> link_at(io_ring& ring, int fd, fs::path target) {
 /// Links the file open as `fd` under a fresh hidden name in `dir`; returns that name.
 task<fs::path> link_fresh_name(io_ring& ring, int fd, fs::path dir) {
   for (int attempt = 0; attempt < tmp_max; ++attempt) {
-    fs::path fresh = dir / ("." + random_name() + ".publishing");
+    std::string name = ".";  // hidden; built in steps (g++ 12 -O2 warns on "." + string)
+    name += random_name();
+    name += ".publishing";
+    fs::path fresh = dir / name;
     bool taken = false;
     try {
       co_await link_at(ring, fd, fresh);
