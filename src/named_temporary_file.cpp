@@ -23,12 +23,12 @@ task<named_temporary_file> named_temporary_file::create(io_ring& ring, options o
   co_return file;
 }
 
-task<void> named_temporary_file::persist(const std::filesystem::path& target) {
-  return publish(target, true);
+task<void> named_temporary_file::persist(std::filesystem::path target) {
+  return publish(std::move(target), true);
 }
 
-task<void> named_temporary_file::persist_noclobber(const std::filesystem::path& target) {
-  return publish(target, false);
+task<void> named_temporary_file::persist_noclobber(std::filesystem::path target) {
+  return publish(std::move(target), false);
 }
 
 task<void> named_temporary_file::publish(std::filesystem::path target, bool replacing) {

@@ -9,6 +9,9 @@ namespace tempfile::detail {
 /// thread group leader's, which a thread that unshared its table does not use).
 std::string proc_fd_path(int fd);
 
+/// Whether /proc is mounted (so `proc_fd_path` names something).
+bool proc_mounted() noexcept;
+
 /// Throws `error` from an op on `proc_fd_path`, saying so when it is ENOENT because /proc
 /// is not mounted; `operation` names what was attempted.
 [[noreturn]] void throw_proc_fd_error(int error, const std::string& operation);

@@ -62,6 +62,9 @@ task<void> sync(io_ring& ring, int fd, bool datasync, fs::path path) {
 }
 
 /// Links the file open as `fd` to `target`; throws what linkat says (EEXIST, EXDEV, …).
+/// Through the calling thread's /proc/thread-self/fd/N, or where /proc is not mounted,
+/// through `fd` itself with AT_EMPTY_PATH (which needs CAP_DAC_READ_SEARCH before Linux
+/// 6.10); ENOENT saying so when neither works.
 task<void> link_at(io_ring& ring, int fd, fs::path target) {
   begin_step("linkat", target);
   const std::string source = proc_fd_path(fd);
@@ -69,10 +72,20 @@ task<void> link_at(io_ring& ring, int fd, fs::path target) {
   try {
     co_await ops::linkat(ring, AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(),
                          AT_SYMLINK_FOLLOW);
+    co_return;
+  } catch (const std::system_error& e) {
+    if (e.code().value() != ENOENT || proc_mounted()) throw;
+  }
+  try {
+    co_await ops::linkat(ring, fd, "", AT_FDCWD, target.c_str(), AT_EMPTY_PATH);
+    co_return;
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
-  if (error) throw_proc_fd_error(error, "linkat " + source + " -> " + target.string());
+  throw std::system_error(error, std::generic_category(),
+                          "linkat " + target.string() +
+                              ": /proc is not mounted, and linkat with AT_EMPTY_PATH was "
+                              "refused (it needs CAP_DAC_READ_SEARCH)");
 }
 
 /// Links the file open as `fd` under a fresh hidden name in `dir`; returns that name.
@@ -153,24 +166,24 @@ task<void> copy_data(io_ring& ring, int from, int to, std::uint64_t size, fs::pa
 /// the same mode, and publishes that; returns its descriptor.
 task<unique_fd> publish_copy(io_ring& ring, int fd, fs::path target, existing_target existing,
                              bool durable) {
-  // A descriptor of its own to read from: the file may be open write-only.
+  // A descriptor of its own to read from, as the file may be open write-only; without
+  // /proc, the file's own descriptor.
   const std::string source = proc_fd_path(fd);
   unique_fd reader;
-  int error = 0;
   try {
     reader.reset(co_await ops::openat(ring, AT_FDCWD, source.c_str(), O_RDONLY | O_CLOEXEC, 0));
   } catch (const std::system_error& e) {
-    error = e.code().value();
+    if (e.code().value() != ENOENT || proc_mounted()) throw;
   }
-  if (error) throw_proc_fd_error(error, "open " + source + " to copy it to " + target.string());
+  const int from = reader ? reader.get() : fd;
   struct stat st;
-  if (::fstat(reader.get(), &st) != 0) throw_errno("fstat " + source);
+  if (::fstat(from, &st) != 0) throw_errno("fstat fd " + std::to_string(from));
 
   const fs::path dir = target.parent_path();
   unique_fd copy(co_await ops::openat(ring, AT_FDCWD, dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC,
                                       0600));
   if (::fchmod(copy.get(), st.st_mode & 07777) != 0) throw_errno("chmod new file in " + dir.string());
-  co_await copy_data(ring, reader.get(), copy.get(), static_cast<std::uint64_t>(st.st_size), target);
+  co_await copy_data(ring, from, copy.get(), static_cast<std::uint64_t>(st.st_size), target);
   if (durable) co_await sync(ring, copy.get(), true, target);
   co_await link_here(ring, copy.get(), target, existing);
   co_return copy;

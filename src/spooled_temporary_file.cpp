@@ -63,12 +63,12 @@ task<int> spooled_temporary_file::fileno() {
   co_return file_->fileno();
 }
 
-task<void> spooled_temporary_file::link(const std::filesystem::path& target) {
-  return publish(target, false);
+task<void> spooled_temporary_file::link(std::filesystem::path target) {
+  return publish(std::move(target), false);
 }
 
-task<void> spooled_temporary_file::replace(const std::filesystem::path& target) {
-  return publish(target, true);
+task<void> spooled_temporary_file::replace(std::filesystem::path target) {
+  return publish(std::move(target), true);
 }
 
 task<void> spooled_temporary_file::publish(std::filesystem::path target, bool replacing) {

@@ -31,7 +31,7 @@ std::pair<unique_fd, bool> unnamed_with_permissions(unique_fd fd, const options&
 
 void simulate_missing_o_tmpfile(bool missing) noexcept { o_tmpfile_missing = missing; }
 
-task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, const std::filesystem::path& dir,
+task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, std::filesystem::path dir,
                                               const options& opts) {
   if (!o_tmpfile_missing) {
     const bool reserved = ring.options().unnamed_file_reserve != 0;
@@ -80,12 +80,12 @@ task<temporary_file> temporary_file::create(io_ring& ring, options opts) {
                            opts.durable());
 }
 
-task<void> temporary_file::link(const std::filesystem::path& target) {
-  return publish(target, false);
+task<void> temporary_file::link(std::filesystem::path target) {
+  return publish(std::move(target), false);
 }
 
-task<void> temporary_file::replace(const std::filesystem::path& target) {
-  return publish(target, true);
+task<void> temporary_file::replace(std::filesystem::path target) {
+  return publish(std::move(target), true);
 }
 
 task<void> temporary_file::publish(std::filesystem::path target, bool replacing) {

@@ -29,9 +29,9 @@ class named_temporary_file : public buffered_file {
   /// returns. On another filesystem (EXDEV) the data is copied through the ring into a new
   /// file there (same mode), published, and the old name removed; the object then refers
   /// to the new file. A failure leaves the file at its old name with its data.
-  task<void> persist(const std::filesystem::path& target);
+  task<void> persist(std::filesystem::path target);
   /// As `persist`, but never replaces: EEXIST if `target` exists.
-  task<void> persist_noclobber(const std::filesystem::path& target);
+  task<void> persist_noclobber(std::filesystem::path target);
   /// A second, independent handle on the file, opened by name (`O_NOFOLLOW`), read-write
   /// without truncation, with its own position (0) and buffer; it never deletes the file.
   /// This file's buffer is flushed first.

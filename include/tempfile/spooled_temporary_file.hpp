@@ -45,9 +45,9 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   /// with `durable`. In memory: writes them to an `O_TMPFILE` in `target`'s directory and
   /// links that, without rolling over; rolled over: `temporary_file::link` (copying across
   /// filesystems). The position does not move.
-  task<void> link(const std::filesystem::path& target);
+  task<void> link(std::filesystem::path target);
   /// As `link`, but replaces an existing `target` atomically (`temporary_file::replace`).
-  task<void> replace(const std::filesystem::path& target);
+  task<void> replace(std::filesystem::path target);
 
   task<std::size_t> read(std::span<std::byte> buffer);
   task<std::size_t> write(std::span<const std::byte> data) { return store(data, true); }

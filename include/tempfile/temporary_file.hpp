@@ -29,11 +29,11 @@ class temporary_file : public buffered_file {
   /// directory sync fails, the file is there whole, its name not yet durable).
   /// EOPNOTSUPP when the filesystem lacked `O_TMPFILE` (the fallback file cannot be
   /// linked back).
-  task<void> link(const std::filesystem::path& target);
+  task<void> link(std::filesystem::path target);
   /// As `link`, but replaces an existing `target` atomically: the file is linked under a
   /// fresh name in `target`'s directory and renamed over it, so a reader sees the old file
   /// or the new one. The fresh name never outlives a failure.
-  task<void> replace(const std::filesystem::path& target);
+  task<void> replace(std::filesystem::path target);
   /// A second, independent handle on the same file (through /proc/thread-self/fd): read-
   /// write, its own position (0) and buffer. This file's buffer is flushed first. Throws
   /// ENOENT saying so when /proc is not mounted.
@@ -55,7 +55,7 @@ namespace detail {
 void simulate_missing_o_tmpfile(bool missing) noexcept;
 /// Opens an unnamed file in `dir` (mode: `opts.permissions()` or 0600); returns the fd and
 /// whether it is a real `O_TMPFILE`.
-task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, const std::filesystem::path& dir,
+task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, std::filesystem::path dir,
                                               const options& opts);
 }  // namespace detail
 
