@@ -28,9 +28,10 @@ struct ring_options {
   /// io-wq worker cap per kind; 0: the CQ size, the most ops this ring keeps in flight.
   /// Blocking ops (fsync, O_CREAT opens, unlinks) each hold a worker while they wait: with
   /// a cap of the CPU count only two fsyncs were ever in flight here, and a journal
-  /// cannot batch what it never sees. Measured (bench/README.md, "io-wq worker cap"): the
-  /// CQ size made durable publishing at 128 in flight several times faster than a cap of
-  /// 2 or 8, and left small creates unchanged. Idle workers exit on their own.
+  /// cannot batch what it never sees. Measured on a journaled ext4 image (bench/README.md,
+  /// "Durable publishing"), 128 durable publishes in flight: 290/s with a cap of 2, 2.1 k/s
+  /// with 8 (the kernel's own cap here), 6.4 k/s with the CQ size (1.56x a pool of 128
+  /// threads); creates at 64 in flight unchanged. Idle workers exit on their own.
   unsigned max_workers = 0;
   bool sqpoll = false;       ///< kernel thread polls the SQ (excludes DEFER_TASKRUN)
   unsigned cq_entries = 0;   ///< completion queue size; 0: twice `entries`
