@@ -106,9 +106,36 @@ ring_op::~ring_op() {
 }
 
 void ring_op::discard_result() noexcept {
+  if (undo_ && result_ >= 0) undo_(*this);
   if (result_is_fd_ && result_ >= 0) ::close(result_);  // an open nobody will take
   if (closes_ && result_ != -ECANCELED) closes_->release();  // a close that ran
   stage_ = stage::consumed;
+}
+
+void ring_user::attach(io_ring* ring) noexcept {
+  ring_ = ring;
+  if (!ring) return;
+  prev_ = nullptr;
+  next_ = ring->users_;
+  if (next_) next_->prev_ = this;
+  ring->users_ = this;
+}
+
+void ring_user::detach() noexcept {
+  if (!ring_) return;
+  (prev_ ? prev_->next_ : ring_->users_) = next_;
+  if (next_) next_->prev_ = prev_;
+  prev_ = next_ = nullptr;
+  ring_ = nullptr;
+}
+
+void ring_user::swap_rings(ring_user& other) noexcept {
+  io_ring* const mine = ring_;
+  io_ring* const theirs = other.ring_;
+  detach();
+  other.detach();
+  attach(theirs);
+  other.attach(mine);
 }
 
 linked_ops::~linked_ops() {
@@ -199,6 +226,11 @@ io_ring::~io_ring() {
   // Destroying a suspended detached task destroys its awaiters, which cancel their ops.
   while (spawned_)
     std::coroutine_handle<detail::spawned_promise>::from_promise(*spawned_).destroy();
+  // Files that outlive the ring finish with it now, while it still works.
+  while (detail::ring_user* user = users_) {
+    user->ring_destroyed();
+    user->detach();
+  }
   extensions_.clear();
   cancel_all_and_drain();
   io_uring_queue_exit(&ring_);

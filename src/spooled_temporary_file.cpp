@@ -14,7 +14,34 @@ constexpr std::size_t max_reservation = 16 << 20;
 }  // namespace
 
 spooled_temporary_file::spooled_temporary_file(io_ring& ring, options opts)
-    : ring_(&ring), opts_(std::move(opts)), mode_(file_mode::parse(opts_.mode())) {}
+    : ring_user(&ring), opts_(std::move(opts)), mode_(file_mode::parse(opts_.mode())) {}
+
+spooled_temporary_file::spooled_temporary_file(spooled_temporary_file&& other) noexcept
+    : ring_user(nullptr), closed_(true) {
+  swap(other);
+}
+
+spooled_temporary_file& spooled_temporary_file::operator=(
+    spooled_temporary_file&& other) noexcept {
+  spooled_temporary_file(std::move(other)).swap(*this);  // the temporary takes ours down
+  return *this;
+}
+
+void spooled_temporary_file::swap(spooled_temporary_file& other) noexcept {
+  using std::swap;
+  swap_rings(other);
+  swap(opts_, other.opts_);
+  swap(mode_, other.mode_);
+  swap(memory_, other.memory_);
+  swap(pos_, other.pos_);
+  swap(file_, other.file_);
+  swap(closed_, other.closed_);
+}
+
+io_ring& spooled_temporary_file::ring() const {
+  if (!attached_ring()) fail(EBADF, "I/O on a file whose io_ring was destroyed");
+  return *attached_ring();
+}
 
 void spooled_temporary_file::fail(int error, const char* operation) const {
   throw std::system_error(error, std::generic_category(),
@@ -23,6 +50,7 @@ void spooled_temporary_file::fail(int error, const char* operation) const {
 
 void spooled_temporary_file::check_open() const {
   if (closed()) fail(EBADF, "I/O on closed file");
+  ring();
 }
 
 bool spooled_temporary_file::closed() const noexcept {
@@ -36,7 +64,7 @@ bool spooled_temporary_file::exceeds_max(std::int64_t size) const noexcept {
 task<void> spooled_temporary_file::rollover() {
   check_open();
   if (file_) co_return;
-  temporary_file file = co_await temporary_file::create(*ring_, opts_);
+  temporary_file file = co_await temporary_file::create(ring(), opts_);
   // Either every byte reaches the file or the memory copy stays the only one.
   co_await file.write(memory_);
   co_await file.flush();
@@ -78,7 +106,7 @@ task<void> spooled_temporary_file::publish(std::filesystem::path target, bool re
   if (!file) {  // in memory: a file of its own in the target's directory, then gone
     const std::filesystem::path absolute = std::filesystem::absolute(target);
     staging.emplace(co_await temporary_file::create(
-        *ring_, options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path())));
+        ring(), options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path())));
     co_await staging->write(memory_);
     file = &*staging;
   }

@@ -33,8 +33,10 @@ inline constexpr std::size_t default_buffer_size = 256 * 1024;
 /// An explicit `buffering(n)` holds at most n unwritten bytes, as Python does: a full
 /// buffer is written before the write returns.
 /// I/O on a closed file, reading a write-only file or writing a read-only one throws
-/// `std::system_error` (EBADF). The `io_ring` must outlive the file.
-class buffered_file : public detail::file_protocol<buffered_file> {
+/// `std::system_error` (EBADF). A ring destroyed before its files writes back what they
+/// buffer (synchronously) and detaches them: I/O on a detached file throws EBADF naming
+/// the cause, while `close()` and destruction still work.
+class buffered_file : public detail::file_protocol<buffered_file>, private detail::ring_user {
  public:
   using file_protocol::read;
   using file_protocol::write;
@@ -83,7 +85,8 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
                 std::filesystem::path description);
 
-  io_ring& ring() const noexcept { return *ring_; }
+  /// The file's ring; throws EBADF once that ring has been destroyed.
+  io_ring& ring() const;
   const std::filesystem::path& description() const noexcept { return description_; }
   void set_description(std::filesystem::path description) { description_ = std::move(description); }
   /// The object goes on with `fd`, a file with the same contents (a cross-filesystem copy);
@@ -103,14 +106,16 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   task<void> settle_write_behind();
   bool continues_pending_writes() const noexcept;
   std::int64_t current_end() const;
+  void check_attached() const;
   void check_readable() const;
   void check_writable() const;
   void ensure_buffer();
-  void write_back_on_destroy() noexcept;
+  void write_back_now() noexcept;
+  void ring_destroyed() noexcept override;
+  void close_detached();
   void swap(buffered_file& other) noexcept;
 
   // The defaults describe a closed file that owns nothing: what a move leaves behind.
-  io_ring* ring_ = nullptr;
   unique_fd fd_;
   file_mode mode_;
   std::filesystem::path description_;

@@ -85,6 +85,10 @@ class ring_op {
 
   /// The result is a new descriptor: closed if nobody is left to take it.
   void set_result_is_fd() noexcept { result_is_fd_ = true; }
+  /// Undoes what a successful op did when nobody is left to see its result (removes the
+  /// name it created). Runs while the op, and what its awaiting frame holds, still exist.
+  using undo_fn = void (*)(ring_op& self) noexcept;
+  void set_undo(undo_fn undo) noexcept { undo_ = undo; }
   /// The op closes `owner`'s descriptor: if it ran and nobody is left to see its result,
   /// `owner` is told (released) so the descriptor is never closed twice.
   void set_closes(unique_fd& owner) noexcept { closes_ = &owner; }
@@ -110,6 +114,7 @@ class ring_op {
   int result_ = -ECANCELED;  // until a CQE says otherwise: an op that never ran
   stage stage_ = stage::prepared;
   bool result_is_fd_ = false;
+  undo_fn undo_ = nullptr;
   unique_fd* closes_ = nullptr;
   ring_op* prev_ = nullptr;  // links in the ring's backlog
   ring_op* next_ = nullptr;
@@ -185,6 +190,34 @@ class [[nodiscard]] linked_ops {
 };
 
 class spawned_promise;
+
+/// Something that uses a ring between operations: a file. The ring tells each user it still
+/// has when it is destroyed first, while it still works, so the user can finish with it
+/// (wait out its operations, write back what it buffers); the user is detached afterwards
+/// and `ring()` is null.
+class ring_user {
+ public:
+  ring_user(const ring_user&) = delete;
+  ring_user& operator=(const ring_user&) = delete;
+
+ protected:
+  explicit ring_user(io_ring* ring) noexcept { attach(ring); }
+  ~ring_user() { detach(); }
+  /// Called from `~io_ring` before its operations are cancelled.
+  virtual void ring_destroyed() noexcept = 0;
+  io_ring* attached_ring() const noexcept { return ring_; }
+  /// Exchanges the rings the two users are attached to (for move operations).
+  void swap_rings(ring_user& other) noexcept;
+
+ private:
+  friend class tempfile::io_ring;
+  void attach(io_ring* ring) noexcept;
+  void detach() noexcept;
+
+  io_ring* ring_ = nullptr;
+  ring_user* prev_ = nullptr;  // the ring's intrusive list of users
+  ring_user* next_ = nullptr;
+};
 
 /// For tests: rings constructed on this thread act as if the kernel lacked the feature
 /// `name` (as `io_ring`'s error names it); an empty name ends the simulation.
@@ -268,6 +301,7 @@ class io_ring {
   friend class detail::ring_op;
   friend class detail::linked_ops;
   friend class detail::spawned_promise;
+  friend class detail::ring_user;
 
   /// What the loop resumes next: a coroutine (yield, spawn), or the waiter of a completed op.
   struct ready_entry {
@@ -322,6 +356,7 @@ class io_ring {
   std::vector<ready_entry> ready_;
   std::vector<ready_entry> resuming_;
   detail::spawned_promise* spawned_ = nullptr;  // intrusive list of live detached tasks
+  detail::ring_user* users_ = nullptr;          // intrusive list of attached files
   std::exception_ptr spawned_error_;
   bool driving_ = false;
   ring_stats stats_;

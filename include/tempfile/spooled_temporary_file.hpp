@@ -26,14 +26,18 @@ namespace tempfile {
 /// it within the call that triggered it; the position is kept. A failed rollover throws from
 /// that call and loses nothing: the data (including the triggering write) stays in memory
 /// and a later rollover may succeed.
-class spooled_temporary_file : public detail::file_protocol<spooled_temporary_file> {
+class spooled_temporary_file : public detail::file_protocol<spooled_temporary_file>,
+                               private detail::ring_user {
  public:
   using file_protocol::read;
   using file_protocol::write;
 
-  /// Reads max_size, mode, buffering, suffix, prefix, dir, permissions, durable. Does no I/O; an invalid mode
-  /// throws `std::invalid_argument` here.
+  /// Reads max_size, mode, buffering, suffix, prefix, dir, permissions, durable. Does no
+  /// I/O; an invalid mode throws `std::invalid_argument` here.
   explicit spooled_temporary_file(io_ring& ring, options opts = options());
+  /// The moved-from file is closed and owns nothing.
+  spooled_temporary_file(spooled_temporary_file&& other) noexcept;
+  spooled_temporary_file& operator=(spooled_temporary_file&& other) noexcept;
 
   /// Moves the data to a file on disk. Idempotent.
   task<void> rollover();
@@ -78,6 +82,11 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
  private:
   void check_open() const;
   task<void> publish(std::filesystem::path target, bool replacing);
+  /// The ring to roll over on; throws EBADF once it has been destroyed: a spool whose
+  /// ring is gone refuses all I/O but `close`.
+  io_ring& ring() const;
+  void ring_destroyed() noexcept override {}  // memory needs no writing back
+  void swap(spooled_temporary_file& other) noexcept;
   [[noreturn]] void fail(int error, const char* operation) const;
   bool exceeds_max(std::int64_t size) const noexcept;
   /// Python checks the position after every write, empty ones too: a seek past max_size
@@ -89,7 +98,6 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   void write_to_memory(std::span<const std::byte> data);
   task<void> rollover_keeping(std::span<const std::byte> unwritten);
 
-  io_ring* ring_;
   options opts_;
   file_mode mode_;
   std::vector<std::byte> memory_;  // the contents while not rolled over
