@@ -2,7 +2,6 @@
 
 #include <sched.h>
 #include <unistd.h>
-#include <sys/sysinfo.h>
 
 #include <algorithm>
 #include <cassert>
@@ -205,8 +204,9 @@ io_ring::io_ring(ring_options options) : options_(options) {
 }
 
 void io_ring::configure_io_wq() {
-  const unsigned workers = options_.max_workers ? options_.max_workers
-                                                : static_cast<unsigned>(get_nprocs());
+  // Default: as many workers as ops can be in flight, so blocking ops (fsync, O_CREAT
+  // opens) overlap instead of queueing behind a CPU-sized pool (see ring_options).
+  const unsigned workers = options_.max_workers ? options_.max_workers : ring_.cq.ring_entries;
   unsigned limits[2] = {workers, workers};  // bounded (regular files), unbounded
   if (int rc = io_uring_register_iowq_max_workers(&ring_, limits); rc < 0)
     throw std::system_error(-rc, std::generic_category(), "io_uring_register_iowq_max_workers");

@@ -92,17 +92,29 @@ task<int> spooled_temporary_file::fileno() {
 }
 
 task<void> spooled_temporary_file::link(std::filesystem::path target) {
+  return publish(std::move(target), false);
+}
+
+task<void> spooled_temporary_file::replace(std::filesystem::path target) {
+  return publish(std::move(target), true);
+}
+
+task<void> spooled_temporary_file::publish(std::filesystem::path target, bool replacing) {
   check_open();
-  if (file_) {
-    co_await file_->link(target);
-    co_return;
+  temporary_file* file = file_ ? &*file_ : nullptr;
+  std::optional<temporary_file> staging;
+  if (!file) {  // in memory: a file of its own in the target's directory, then gone
+    const std::filesystem::path absolute = std::filesystem::absolute(target);
+    staging.emplace(co_await temporary_file::create(
+        ring(), options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path())));
+    co_await staging->write(memory_);
+    file = &*staging;
   }
-  const std::filesystem::path absolute = std::filesystem::absolute(target);
-  temporary_file staging = co_await temporary_file::create(
-      ring(), options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path()));
-  co_await staging.write(memory_);
-  co_await staging.link(absolute);
-  co_await staging.close();
+  if (replacing)
+    co_await file->replace(target);
+  else
+    co_await file->link(target);
+  if (staging) co_await staging->close();
 }
 
 void spooled_temporary_file::write_to_memory(std::span<const std::byte> data) {

@@ -89,6 +89,9 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   io_ring& ring() const;
   const std::filesystem::path& description() const noexcept { return description_; }
   void set_description(std::filesystem::path description) { description_ = std::move(description); }
+  /// The object goes on with `fd`, a file with the same contents (a cross-filesystem copy);
+  /// the old descriptor is closed. The buffer must hold no unwritten data.
+  void replace_descriptor(unique_fd fd) noexcept { fd_ = std::move(fd); }
   /// `path` is removed as `when` says; data of a `kept` file is flushed even at destruction.
   void set_removal(removal when, std::filesystem::path path = {});
   void check_open() const;

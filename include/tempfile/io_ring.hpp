@@ -25,7 +25,13 @@ namespace tempfile {
 /// ring the constructing thread uses, as the last ring constructed on it set them.
 struct ring_options {
   unsigned entries = 256;    ///< submission queue size (at least 2, rounded up to a power of two)
-  unsigned max_workers = 0;  ///< io-wq worker cap per kind; 0: the number of online CPUs
+  /// io-wq worker cap per kind; 0: the CQ size, the most ops this ring keeps in flight.
+  /// Blocking ops (fsync, O_CREAT opens, unlinks) each hold a worker while they wait: with
+  /// a cap of the CPU count only two fsyncs were ever in flight here, and a journal
+  /// cannot batch what it never sees. Measured (bench/README.md, "io-wq worker cap"): the
+  /// CQ size made durable publishing at 128 in flight several times faster than a cap of
+  /// 2 or 8, and left small creates unchanged. Idle workers exit on their own.
+  unsigned max_workers = 0;
   bool sqpoll = false;       ///< kernel thread polls the SQ (excludes DEFER_TASKRUN)
   unsigned cq_entries = 0;   ///< completion queue size; 0: twice `entries`
   /// IORING_SETUP_DEFER_TASKRUN when the kernel has it: measured 9-12 % faster NOPs at

@@ -32,8 +32,8 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   using file_protocol::read;
   using file_protocol::write;
 
-  /// Reads max_size, mode, buffering, suffix, prefix, dir. Does no I/O; an invalid mode
-  /// throws `std::invalid_argument` here.
+  /// Reads max_size, mode, buffering, suffix, prefix, dir, permissions, durable. Does no
+  /// I/O; an invalid mode throws `std::invalid_argument` here.
   explicit spooled_temporary_file(io_ring& ring, options opts = options());
   /// The moved-from file is closed and owns nothing.
   spooled_temporary_file(spooled_temporary_file&& other) noexcept;
@@ -45,10 +45,13 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   /// Rolls over (as Python does) and returns the file's descriptor.
   task<int> fileno();
   std::size_t max_size() const noexcept { return opts_.max_size(); }
-  /// Publishes the whole contents at `target` atomically (EEXIST if it exists). In memory:
-  /// writes them to an `O_TMPFILE` in `target`'s directory and links that; rolled over:
-  /// links its file (EXDEV across filesystems is thrown).
+  /// Publishes the whole contents at `target` atomically (EEXIST if it exists), durably
+  /// with `durable`. In memory: writes them to an `O_TMPFILE` in `target`'s directory and
+  /// links that, without rolling over; rolled over: `temporary_file::link` (copying across
+  /// filesystems). The position does not move.
   task<void> link(std::filesystem::path target);
+  /// As `link`, but replaces an existing `target` atomically (`temporary_file::replace`).
+  task<void> replace(std::filesystem::path target);
 
   task<std::size_t> read(std::span<std::byte> buffer);
   task<std::size_t> write(std::span<const std::byte> data) { return store(data, true); }
@@ -83,6 +86,7 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   io_ring& ring() const;
   void ring_destroyed() noexcept override {}  // memory needs no writing back
   void swap(spooled_temporary_file& other) noexcept;
+  task<void> publish(std::filesystem::path target, bool replacing);
   [[noreturn]] void fail(int error, const char* operation) const;
   bool exceeds_max(std::int64_t size) const noexcept;
   /// Python checks the position after every write, empty ones too: a seek past max_size
