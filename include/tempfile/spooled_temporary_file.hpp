@@ -9,12 +9,12 @@
 #include <optional>
 #include <span>
 #include <string_view>
-#include <vector>
 
 #include <tempfile/file_mode.hpp>
 #include <tempfile/file_protocol.hpp>
 #include <tempfile/io_ring.hpp>
 #include <tempfile/options.hpp>
+#include <tempfile/spool_memory.hpp>
 #include <tempfile/task.hpp>
 #include <tempfile/temporary_file.hpp>
 
@@ -25,13 +25,15 @@ namespace tempfile {
 /// `temporary_file` in `dir` and awaits an asynchronous write of the whole memory buffer to
 /// it within the call that triggered it; the position is kept. A failed rollover throws from
 /// that call and loses nothing: the data (including the triggering write) stays in memory
-/// and a later rollover may succeed.
+/// and a later rollover may succeed. With a `memory_budget`, a write or truncate that the
+/// budget cannot hold rolls over the same way; if that rollover fails, the data is kept in
+/// memory, charged even past the budget's limit.
 class spooled_temporary_file : public detail::file_protocol<spooled_temporary_file> {
  public:
   using file_protocol::read;
   using file_protocol::write;
 
-  /// Reads max_size, mode, buffering, suffix, prefix, dir. Does no I/O; an invalid mode
+  /// Reads max_size, memory_budget, mode, buffering, suffix, prefix, dir. Does no I/O; an invalid mode
   /// throws `std::invalid_argument` here.
   explicit spooled_temporary_file(io_ring& ring, options opts = options());
 
@@ -84,11 +86,15 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   task<std::size_t> store(std::span<const std::byte> data, bool check_position);
   void write_to_memory(std::span<const std::byte> data);
   task<void> rollover_keeping(std::span<const std::byte> unwritten);
+  /// A new `temporary_file` (made with `opts`) holding the memory's contents, positioned at
+  /// their end.
+  task<temporary_file> file_with_contents(options opts);
+  void count_budget_rollover() const noexcept;
 
   io_ring* ring_;
   options opts_;
   file_mode mode_;
-  std::vector<std::byte> memory_;  // the contents while not rolled over
+  detail::spool_memory memory_;  // the contents while not rolled over
   std::int64_t pos_ = 0;
   std::optional<temporary_file> file_;
   bool closed_ = false;
