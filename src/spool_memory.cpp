@@ -33,17 +33,15 @@ spool_memory& spool_memory::operator=(spool_memory&& other) noexcept {
   return *this;
 }
 
-bool spool_memory::try_reserve(std::size_t size) {
+bool spool_memory::try_grow(std::size_t size) {
   const std::size_t needed = blocks_for(size);
-  if (needed <= blocks_.size()) return true;
   if (budget_ && !budget_->try_charge((needed - blocks_.size()) * block_size)) return false;
   take_blocks(size);
   return true;
 }
 
-void spool_memory::reserve(std::size_t size) {
+void spool_memory::grow(std::size_t size) {
   const std::size_t needed = blocks_for(size);
-  if (needed <= blocks_.size()) return;
   if (budget_) budget_->charge((needed - blocks_.size()) * block_size);
   take_blocks(size);
 }
@@ -51,7 +49,8 @@ void spool_memory::reserve(std::size_t size) {
 void spool_memory::take_blocks(std::size_t size) {
   const std::size_t needed = blocks_for(size);
   try {
-    blocks_.reserve(needed);
+    if (needed > blocks_.capacity())  // geometric growth: appends stay amortised O(1)
+      blocks_.reserve(std::max(needed, 2 * blocks_.capacity()));
     while (blocks_.size() < needed) blocks_.push_back(spool_block_cache::take());
   } catch (...) {
     if (budget_) budget_->refund((needed - blocks_.size()) * block_size);  // the blocks not taken

@@ -30,9 +30,11 @@ class spool_memory {
 
   std::size_t size() const noexcept { return size_; }
   /// Makes room for `size` bytes. False, taking nothing, if the budget would pass its limit.
-  [[nodiscard]] bool try_reserve(std::size_t size);
+  [[nodiscard]] bool try_reserve(std::size_t size) { return size <= capacity() || try_grow(size); }
   /// Makes room for `size` bytes, charging the budget even past its limit.
-  void reserve(std::size_t size);
+  void reserve(std::size_t size) {
+    if (size > capacity()) grow(size);
+  }
   /// Copies `data` to `offset`; room for `offset + data.size()` bytes must be reserved.
   void write(std::size_t offset, std::span<const std::byte> data) noexcept;
   /// Copies up to `out.size()` bytes from `offset`; returns how many (0 at or past the end).
@@ -45,6 +47,9 @@ class spool_memory {
   void clear() noexcept { release_blocks_from(0); size_ = 0; }
 
  private:
+  std::size_t capacity() const noexcept { return blocks_.size() * block_size; }
+  bool try_grow(std::size_t size);
+  void grow(std::size_t size);
   static std::size_t blocks_for(std::size_t size) noexcept {
     return (size + block_size - 1) / block_size;
   }
