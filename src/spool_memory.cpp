@@ -103,6 +103,13 @@ std::span<const std::byte> spool_memory::contiguous_at(std::size_t offset) const
   return {blocks_[offset / block_size] + within, std::min(block_size - within, size_ - offset)};
 }
 
+std::vector<std::span<const std::byte>> spool_memory::pieces() const {
+  std::vector<std::span<const std::byte>> all;
+  all.reserve(blocks_for(size_));
+  for (std::size_t at = 0; at < size_; at += block_size) all.push_back(contiguous_at(at));
+  return all;
+}
+
 void spool_memory::resize(std::size_t size) noexcept {
   if (size > size_)
     fill_zeros(size_, size);

@@ -36,21 +36,13 @@ task<void> spooled_temporary_file::rollover() {
   check_open();
   if (file_) co_return;
   // Either every byte reaches the file or the memory copy stays the only one.
-  temporary_file file = co_await file_with_contents(opts_);
+  temporary_file file = co_await temporary_file::create(*ring_, opts_);
+  const auto pieces = memory_.pieces();
+  for (const std::span<const std::byte> piece : pieces) co_await file.write(piece);
   co_await file.flush();
   file.seek(pos_);
   file_.emplace(std::move(file));
   memory_.clear();
-}
-
-task<temporary_file> spooled_temporary_file::file_with_contents(options opts) {
-  temporary_file file = co_await temporary_file::create(*ring_, std::move(opts));
-  for (std::size_t at = 0; at < memory_.size();) {
-    const std::span<const std::byte> piece = memory_.contiguous_at(at);
-    co_await file.write(piece);
-    at += piece.size();
-  }
-  co_return file;
 }
 
 void spooled_temporary_file::count_budget_rollover() const noexcept {
@@ -82,8 +74,10 @@ task<void> spooled_temporary_file::link(const std::filesystem::path& target) {
     co_return;
   }
   const std::filesystem::path absolute = std::filesystem::absolute(target);
-  temporary_file staging = co_await file_with_contents(
-      options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path()));
+  temporary_file staging = co_await temporary_file::create(
+      *ring_, options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path()));
+  const auto pieces = memory_.pieces();
+  for (const std::span<const std::byte> piece : pieces) co_await staging.write(piece);
   co_await staging.link(absolute);
   co_await staging.close();
 }

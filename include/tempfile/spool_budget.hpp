@@ -20,6 +20,10 @@ class spool_memory;
 /// guarantees as a rollover for `max_size`. Memory returns on rollover, close, move-from
 /// and destruction. Thread-safe; charging and returning are lock-free. Not copyable or
 /// movable; it must outlive the files that use it.
+///
+/// Only in-memory contents are charged: a file that has rolled over keeps its own buffer
+/// (`buffering`, 256 KiB by default, twice that while writing behind) outside the budget.
+/// With many files rolled over at once, a small `buffering` (or 0) bounds that memory too.
 class spool_budget {
  public:
   /// A budget of `bytes` bytes.

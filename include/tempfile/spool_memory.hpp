@@ -41,8 +41,8 @@ class spool_memory {
   std::size_t read(std::size_t offset, std::span<std::byte> out) const noexcept;
   /// Shrinks, giving back the blocks past the new end, or extends with zeros (room reserved).
   void resize(std::size_t size) noexcept;
-  /// The contiguous bytes from `offset` (below `size()`) to the end of its block or contents.
-  std::span<const std::byte> contiguous_at(std::size_t offset) const noexcept;
+  /// The contents as consecutive pieces, one per block.
+  std::vector<std::span<const std::byte>> pieces() const;
   /// Gives back every block; the contents become empty.
   void clear() noexcept { release_blocks_from(0); size_ = 0; }
 
@@ -57,6 +57,8 @@ class spool_memory {
   void take_blocks(std::size_t size);
   void release_blocks_from(std::size_t first) noexcept;
   void fill_zeros(std::size_t from, std::size_t to) noexcept;
+  /// The contiguous bytes from `offset` (below `size()`) to the end of its block or contents.
+  std::span<const std::byte> contiguous_at(std::size_t offset) const noexcept;
 
   std::vector<std::byte*> blocks_;
   std::size_t size_ = 0;

@@ -86,9 +86,6 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   task<std::size_t> store(std::span<const std::byte> data, bool check_position);
   void write_to_memory(std::span<const std::byte> data);
   task<void> rollover_keeping(std::span<const std::byte> unwritten);
-  /// A new `temporary_file` (made with `opts`) holding the memory's contents, positioned at
-  /// their end.
-  task<temporary_file> file_with_contents(options opts);
   void count_budget_rollover() const noexcept;
 
   io_ring* ring_;
