@@ -12,6 +12,8 @@
 
 namespace tempfile {
 
+class spool_budget;
+
 /// Python's keyword arguments for every function of the library. Each function reads the
 /// ones it documents and ignores the rest. Setters only store (a bad mode is rejected by
 /// the function that opens the file) and return `*this` for chaining:
@@ -62,6 +64,11 @@ class options {
   /// default false (atomic, not durable).
   bool durable() const noexcept { return durable_; }
 
+  /// Spooled file: charge its memory to `budget` (shared, not owned; it must outlive the file).
+  options& memory_budget(spool_budget& budget) { memory_budget_ = &budget; return *this; }
+  /// Spooled file: the budget its memory is charged to; none (nullptr) by default.
+  spool_budget* memory_budget() const noexcept { return memory_budget_; }
+
  private:
   std::string suffix_;
   std::optional<std::string> prefix_;
@@ -75,6 +82,7 @@ class options {
   bool ignore_cleanup_errors_ = false;
   std::optional<mode_t> permissions_;
   bool durable_ = false;
+  spool_budget* memory_budget_ = nullptr;
 };
 
 }  // namespace tempfile

@@ -9,12 +9,12 @@
 #include <optional>
 #include <span>
 #include <string_view>
-#include <vector>
 
 #include <tempfile/file_mode.hpp>
 #include <tempfile/file_protocol.hpp>
 #include <tempfile/io_ring.hpp>
 #include <tempfile/options.hpp>
+#include <tempfile/spool_memory.hpp>
 #include <tempfile/task.hpp>
 #include <tempfile/temporary_file.hpp>
 
@@ -25,15 +25,17 @@ namespace tempfile {
 /// `temporary_file` in `dir` and awaits an asynchronous write of the whole memory buffer to
 /// it within the call that triggered it; the position is kept. A failed rollover throws from
 /// that call and loses nothing: the data (including the triggering write) stays in memory
-/// and a later rollover may succeed.
+/// and a later rollover may succeed. With a `memory_budget`, a write or truncate that the
+/// budget cannot hold rolls over the same way; if that rollover fails, the data is kept in
+/// memory, charged even past the budget's limit.
 class spooled_temporary_file : public detail::file_protocol<spooled_temporary_file>,
                                private detail::ring_user {
  public:
   using file_protocol::read;
   using file_protocol::write;
 
-  /// Reads max_size, mode, buffering, suffix, prefix, dir, permissions, durable. Does no
-  /// I/O; an invalid mode throws `std::invalid_argument` here.
+  /// Reads max_size, memory_budget, mode, buffering, suffix, prefix, dir, permissions,
+  /// durable. Does no I/O; an invalid mode throws `std::invalid_argument` here.
   explicit spooled_temporary_file(io_ring& ring, options opts = options());
   /// The moved-from file is closed and owns nothing.
   spooled_temporary_file(spooled_temporary_file&& other) noexcept;
@@ -97,10 +99,11 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   task<std::size_t> store(std::span<const std::byte> data, bool check_position);
   void write_to_memory(std::span<const std::byte> data);
   task<void> rollover_keeping(std::span<const std::byte> unwritten);
+  void count_budget_rollover() const noexcept;
 
   options opts_;
   file_mode mode_;
-  std::vector<std::byte> memory_;  // the contents while not rolled over
+  detail::spool_memory memory_;  // the contents while not rolled over
   std::int64_t pos_ = 0;
   std::optional<temporary_file> file_;
   bool closed_ = false;
