@@ -43,6 +43,7 @@ buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long b
       mode_(std::move(mode)),
       description_(std::move(description)),
       capacity_(buffer_capacity(buffering)),
+      writes_behind_(buffering < 0 || buffering == 1),
       closed_(false) {}
 
 buffered_file::buffered_file(buffered_file&& other) noexcept { swap(other); }
@@ -61,6 +62,7 @@ void buffered_file::swap(buffered_file& other) noexcept {
   swap(removal_, other.removal_);
   swap(removal_path_, other.removal_path_);
   swap(capacity_, other.capacity_);
+  swap(writes_behind_, other.writes_behind_);
   swap(buffer_, other.buffer_);
   swap(buffer_offset_, other.buffer_offset_);
   swap(buffer_len_, other.buffer_len_);
@@ -255,7 +257,12 @@ task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
     dirty_ = true;
     pos_ += static_cast<std::int64_t>(n);
     data = data.subspan(n);
-    if (buffer_len_ == capacity_) co_await write_behind();
+    if (buffer_len_ == capacity_) {
+      if (writes_behind_)
+        co_await write_behind();
+      else
+        co_await flush_buffer();
+    }
   }
   co_return total;
 }

@@ -335,6 +335,26 @@ TEST_CASE("seek to the end sees what another writer appended", "[file]") {
   sync_wait(ring, append());
 }
 
+TEST_CASE("an explicit buffer size bounds the bytes a reader of the name has not seen", "[file]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  constexpr long buffer = 4096;
+  auto run = [&]() -> task<void> {
+    auto file = co_await named_temporary_file::create(ring, options().dir(dir.path()).buffering(buffer));
+    const std::string piece(1000, 'x');
+    std::int64_t written = 0;
+    for (int i = 0; i < 20; ++i) {
+      co_await file.write(piece);
+      written += static_cast<std::int64_t>(piece.size());
+      const auto on_disk = static_cast<std::int64_t>(std::filesystem::file_size(file.name()));
+      CAPTURE(written, on_disk);
+      CHECK(written - on_disk <= buffer);
+    }
+    co_await file.close();
+  };
+  sync_wait(ring, run());
+}
+
 TEST_CASE("a missing directory throws ENOENT with the path and leaks nothing", "[file][errors]") {
   test::scratch_dir dir;
   io_ring ring;
