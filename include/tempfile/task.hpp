@@ -136,10 +136,13 @@ struct task_awaiter {
 template <class T>
 class [[nodiscard]] task {
  public:
+  /// What the compiler uses to build a `task` coroutine.
   using promise_type = detail::task_promise<T>;
 
   task() noexcept = default;
+  /// Takes `other`'s coroutine; `other` owns none.
   task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  /// Destroys this task's coroutine (if any), then takes `other`'s.
   task& operator=(task&& other) noexcept {
     if (this != &other) {
       reset();
@@ -157,7 +160,7 @@ class [[nodiscard]] task {
   /// Starts the task (or joins it if already started) and resumes the awaiting coroutine
   /// with its result, rethrowing its exception.
   detail::task_awaiter<T> operator co_await() const& noexcept { return {handle_}; }
-  /// \copydoc operator co_await() const&
+  /// The same for a task awaited as a temporary: `co_await make_task()`.
   detail::task_awaiter<T> operator co_await() const&& noexcept { return {handle_}; }
 
  private:
