@@ -329,17 +329,23 @@ task<void> buffered_file::close() {
   if (dirty_) {
     // The last bytes and the close go to the kernel as one linked pair: one round trip, and
     // a failed or short write cancels the close, so the file stays open with its data.
-    const std::span<const std::byte> rest = buffer_.first(buffer_len_);
+    std::span<const std::byte> rest = buffer_.first(buffer_len_);
+    std::int64_t offset = buffer_offset_;
+    if (rest.size() > detail::max_transfer) {  // one write carries at most this: head first
+      const std::size_t head = rest.size() - detail::max_transfer;
+      co_await write_all(rest.first(head), offset);
+      rest = rest.subspan(head);
+      offset += static_cast<std::int64_t>(head);
+    }
     const auto [written, closed] = co_await detail::write_then_close_op(
-        *ring_, fd_, rest, static_cast<std::uint64_t>(buffer_offset_));
+        *ring_, fd_, rest, static_cast<std::uint64_t>(offset));
     if (closed != -ECANCELED) {
       fd_.release();  // the kernel closed it
       close_result = closed;
     } else if (written < 0) {
       fail(-written, "write");
     } else {  // short: finish the write, then close on its own
-      co_await write_all(rest.subspan(static_cast<std::size_t>(written)),
-                         buffer_offset_ + written);
+      co_await write_all(rest.subspan(static_cast<std::size_t>(written)), offset + written);
     }
   }
   closed_ = true;
