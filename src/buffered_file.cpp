@@ -356,7 +356,7 @@ task<void> buffered_file::close() {
   int error = 0;
   bool deleting = false;
   try {
-    if (!close_result) close_result = co_await ops::close(*ring_, fd_.release());
+    if (!close_result) close_result = co_await detail::close_op(*ring_, fd_);
     if (*close_result < 0) {
       error = -*close_result;
     } else if (removal_ == removal::on_close) {

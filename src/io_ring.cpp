@@ -107,6 +107,7 @@ ring_op::~ring_op() {
 }
 
 void ring_op::discard_result() noexcept {
+  if (undo_ && result_ >= 0) undo_(*this);
   if (result_is_fd_ && result_ >= 0) ::close(result_);  // an open nobody will take
   if (closes_ && result_ != -ECANCELED) closes_->release();  // a close that ran
   stage_ = stage::consumed;

@@ -78,6 +78,10 @@ class ring_op {
 
   /// The result is a new descriptor: closed if nobody is left to take it.
   void set_result_is_fd() noexcept { result_is_fd_ = true; }
+  /// Undoes what a successful op did when nobody is left to see its result (removes the
+  /// name it created). Runs while the op, and what its awaiting frame holds, still exist.
+  using undo_fn = void (*)(ring_op& self) noexcept;
+  void set_undo(undo_fn undo) noexcept { undo_ = undo; }
   /// The op closes `owner`'s descriptor: if it ran and nobody is left to see its result,
   /// `owner` is told (released) so the descriptor is never closed twice.
   void set_closes(unique_fd& owner) noexcept { closes_ = &owner; }
@@ -103,6 +107,7 @@ class ring_op {
   int result_ = -ECANCELED;  // until a CQE says otherwise: an op that never ran
   stage stage_ = stage::prepared;
   bool result_is_fd_ = false;
+  undo_fn undo_ = nullptr;
   unique_fd* closes_ = nullptr;
   ring_op* prev_ = nullptr;  // links in the ring's backlog
   ring_op* next_ = nullptr;
