@@ -269,10 +269,15 @@ class io_ring {
     return awaiter{*this};
   }
 
+  /// Counters of submissions and completions since construction.
   const ring_stats& stats() const noexcept { return stats_; }
+  /// Submission queue size the kernel granted.
   unsigned sq_entries() const noexcept { return ring_.sq.ring_entries; }
+  /// Completion queue size: also the cap on operations in flight.
   unsigned cq_entries() const noexcept { return ring_.cq.ring_entries; }
+  /// The `IORING_SETUP_*` flags the ring was created with.
   unsigned setup_flags() const noexcept { return ring_.flags; }
+  /// The options the ring was constructed with.
   const ring_options& options() const noexcept { return options_; }
   /// Whether the kernel implements `opcode` (an `IORING_OP_*` value).
   bool supports(unsigned opcode) const noexcept {

@@ -23,15 +23,25 @@ class options {
  public:
   options() {}  // user-provided: see above
 
+  /// Sets `suffix()`.
   options& suffix(std::string value) { suffix_ = std::move(value); return *this; }
+  /// Sets `prefix()`.
   options& prefix(std::string value) { prefix_ = std::move(value); return *this; }
+  /// Sets `dir()`.
   options& dir(std::filesystem::path value) { dir_ = std::move(value); return *this; }
+  /// Sets `text()`.
   options& text(bool value) { text_ = value; return *this; }
+  /// Sets `mode()`.
   options& mode(std::string value) { mode_ = std::move(value); return *this; }
+  /// Sets `buffering()`.
   options& buffering(long value) { buffering_ = value; return *this; }
+  /// Sets `auto_delete()`.
   options& auto_delete(bool value) { auto_delete_ = value; return *this; }
+  /// Sets `delete_on_close()`.
   options& delete_on_close(bool value) { delete_on_close_ = value; return *this; }
+  /// Sets `max_size()`.
   options& max_size(std::size_t value) { max_size_ = value; return *this; }
+  /// Sets `ignore_cleanup_errors()`.
   options& ignore_cleanup_errors(bool value) { ignore_cleanup_errors_ = value; return *this; }
   options& permissions(mode_t value) { permissions_ = value; return *this; }
   options& durable(bool value) { durable_ = value; return *this; }
