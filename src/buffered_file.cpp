@@ -43,6 +43,7 @@ buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long b
       mode_(std::move(mode)),
       description_(std::move(description)),
       capacity_(buffer_capacity(buffering)),
+      writes_behind_(buffering < 0 || buffering == 1),
       closed_(false) {}
 
 buffered_file::buffered_file(buffered_file&& other) noexcept { swap(other); }
@@ -61,6 +62,7 @@ void buffered_file::swap(buffered_file& other) noexcept {
   swap(removal_, other.removal_);
   swap(removal_path_, other.removal_path_);
   swap(capacity_, other.capacity_);
+  swap(writes_behind_, other.writes_behind_);
   swap(buffer_, other.buffer_);
   swap(buffer_offset_, other.buffer_offset_);
   swap(buffer_len_, other.buffer_len_);
@@ -255,7 +257,12 @@ task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
     dirty_ = true;
     pos_ += static_cast<std::int64_t>(n);
     data = data.subspan(n);
-    if (buffer_len_ == capacity_) co_await write_behind();
+    if (buffer_len_ == capacity_) {
+      if (writes_behind_)
+        co_await write_behind();
+      else
+        co_await flush_buffer();
+    }
   }
   co_return total;
 }
@@ -322,17 +329,23 @@ task<void> buffered_file::close() {
   if (dirty_) {
     // The last bytes and the close go to the kernel as one linked pair: one round trip, and
     // a failed or short write cancels the close, so the file stays open with its data.
-    const std::span<const std::byte> rest = buffer_.first(buffer_len_);
+    std::span<const std::byte> rest = buffer_.first(buffer_len_);
+    std::int64_t offset = buffer_offset_;
+    if (rest.size() > detail::max_transfer) {  // one write carries at most this: head first
+      const std::size_t head = rest.size() - detail::max_transfer;
+      co_await write_all(rest.first(head), offset);
+      rest = rest.subspan(head);
+      offset += static_cast<std::int64_t>(head);
+    }
     const auto [written, closed] = co_await detail::write_then_close_op(
-        *ring_, fd_, rest, static_cast<std::uint64_t>(buffer_offset_));
+        *ring_, fd_, rest, static_cast<std::uint64_t>(offset));
     if (closed != -ECANCELED) {
       fd_.release();  // the kernel closed it
       close_result = closed;
     } else if (written < 0) {
       fail(-written, "write");
     } else {  // short: finish the write, then close on its own
-      co_await write_all(rest.subspan(static_cast<std::size_t>(written)),
-                         buffer_offset_ + written);
+      co_await write_all(rest.subspan(static_cast<std::size_t>(written)), offset + written);
     }
   }
   closed_ = true;

@@ -335,6 +335,49 @@ TEST_CASE("seek to the end sees what another writer appended", "[file]") {
   sync_wait(ring, append());
 }
 
+TEST_CASE("an explicit buffer size bounds the bytes a reader of the name has not seen", "[file]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  constexpr long buffer = 4096;
+  auto run = [&]() -> task<void> {
+    auto file = co_await named_temporary_file::create(ring, options().dir(dir.path()).buffering(buffer));
+    const std::string piece(1000, 'x');
+    std::int64_t written = 0;
+    for (int i = 0; i < 20; ++i) {
+      co_await file.write(piece);
+      written += static_cast<std::int64_t>(piece.size());
+      const auto on_disk = static_cast<std::int64_t>(std::filesystem::file_size(file.name()));
+      CAPTURE(written, on_disk);
+      CHECK(written - on_disk <= buffer);
+    }
+    co_await file.close();
+  };
+  sync_wait(ring, run());
+}
+
+TEST_CASE("a buffer larger than one write keeps its tail at close", "[file][large]") {
+  test::scratch_dir dir("/dev/shm");  // 2 GiB: memory, not the disk
+  io_ring ring;
+  const std::size_t size = detail::max_transfer + 4096;
+  std::vector<std::byte> data(size);
+  for (std::size_t i = size - 8192; i < size; ++i) data[i] = std::byte(i % 251 + 1);
+  auto run = [&]() -> task<std::filesystem::path> {
+    auto file = co_await named_temporary_file::create(
+        ring, options().dir(dir.path()).buffering(static_cast<long>(size + 1)).auto_delete(false));
+    const std::span<const std::byte> bytes(data);
+    co_await file.write(bytes.first(1));  // buffered: a write as large as the buffer is not
+    co_await file.write(bytes.subspan(1));
+    co_await file.close();  // the whole buffer goes out here
+    co_return file.name();
+  };
+  const auto name = sync_wait(ring, run());
+  REQUIRE(std::filesystem::file_size(name) == size);
+  std::vector<std::byte> tail(8192);
+  const unique_fd fd(::open(name.c_str(), O_RDONLY));
+  REQUIRE(::pread(fd.get(), tail.data(), tail.size(), static_cast<off_t>(size - tail.size())) == 8192);
+  CHECK(std::equal(tail.begin(), tail.end(), data.end() - 8192));
+}
+
 TEST_CASE("a missing directory throws ENOENT with the path and leaks nothing", "[file][errors]") {
   test::scratch_dir dir;
   io_ring ring;

@@ -21,8 +21,8 @@ namespace test {
 /// A directory made synchronously for one test and removed with everything in it.
 class scratch_dir {
  public:
-  scratch_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "tempfile-test-XXXXXX");
+  explicit scratch_dir(const std::filesystem::path& base = std::filesystem::temp_directory_path()) {
+    std::string pattern = base / "tempfile-test-XXXXXX";
     if (!::mkdtemp(pattern.data())) throw std::system_error(errno, std::generic_category());
     path_ = pattern;
   }

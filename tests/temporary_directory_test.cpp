@@ -457,6 +457,34 @@ TEST_CASE("a root removed by someone else is not an error", "[temporary_director
   CHECK_NOTHROW(sync_wait(ring, dir.cleanup()));
 }
 
+/// Marks a directory append-only (FS_APPEND_FL): nothing in it can be unlinked, even by
+/// root. `marked()` is false where the filesystem or the privileges do not allow it.
+class append_only_directory {
+ public:
+  explicit append_only_directory(const fs::path& dir)
+      : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    REQUIRE(fd_.get() >= 0);
+    marked_ = ::ioctl(fd_.get(), FS_IOC_GETFLAGS, &flags_) == 0 &&
+              (flags_ |= FS_APPEND_FL, ::ioctl(fd_.get(), FS_IOC_SETFLAGS, &flags_) == 0);
+    if (!marked_) reason_ = std::strerror(errno);
+  }
+  ~append_only_directory() { release(); }
+  bool marked() const { return marked_; }
+  const std::string& reason() const { return reason_; }
+  void release() {
+    if (!marked_) return;
+    flags_ &= ~FS_APPEND_FL;
+    ::ioctl(fd_.get(), FS_IOC_SETFLAGS, &flags_);
+    marked_ = false;
+  }
+
+ private:
+  unique_fd fd_;
+  int flags_ = 0;
+  bool marked_ = false;
+  std::string reason_;
+};
+
 TEST_CASE("cleanup in a filesystem that refuses an unlink throws the first error",
           "[temporary_directory]") {
   io_ring ring;
@@ -466,14 +494,9 @@ TEST_CASE("cleanup in a filesystem that refuses an unlink throws the first error
   make_dir(append_only);
   write_file(append_only / "stuck", 0600);
   write_file(dir.path() / "removable", 0600);
-  const int fd = ::open(append_only.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  REQUIRE(fd >= 0);
-  int flags = 0;
-  const bool flagged = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 &&
-                       (flags |= FS_APPEND_FL, ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0);
-  if (!flagged) {
-    ::close(fd);
-    WARN("skipped: cannot mark a directory append-only here: " << std::strerror(errno));
+  append_only_directory stuck(append_only);
+  if (!stuck.marked()) {
+    WARN("skipped: cannot mark a directory append-only here: " << stuck.reason());
     return;
   }
   try {
@@ -485,11 +508,58 @@ TEST_CASE("cleanup in a filesystem that refuses an unlink throws the first error
   }
   CHECK_FALSE(present(dir.path() / "removable"));
   CHECK(present(append_only / "stuck"));
-  flags &= ~FS_APPEND_FL;
-  REQUIRE(::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0);
-  ::close(fd);
+  stuck.release();
   sync_wait(ring, dir.cleanup());
   CHECK_FALSE(present(dir.path()));
+}
+
+TEST_CASE("an entry that cannot be removed deep in a tree costs operations in proportion "
+          "to the tree, not to its depth", "[temporary_directory]") {
+  io_ring ring;
+  test::scratch_dir base;
+  auto dir = sync_wait(ring, temporary_directory::create(ring, options().dir(base.path())));
+  constexpr int depth = 8;
+  constexpr int files_per_level = 3;
+  fs::path level = dir.path();
+  for (int d = 0; d < depth; ++d) {
+    level /= "level";
+    make_dir(level);
+    for (int f = 0; f < files_per_level; ++f) write_file(level / ("f" + std::to_string(f)), 0600);
+  }
+  append_only_directory deepest(level);
+  if (!deepest.marked()) {
+    WARN("skipped: cannot mark a directory append-only here: " << deepest.reason());
+    return;
+  }
+  const ring_stats before = ring.stats();
+  CHECK_THROWS_MATCHES(sync_wait(ring, dir.cleanup()), std::system_error, has_errno(EPERM));
+  const std::uint64_t submitted = ring.stats().submitted - before.submitted;
+  CAPTURE(submitted);
+  // About one open, rmdir or unlink per entry (33 here); exponential retrying is millions.
+  CHECK(submitted < 1000);
+  CHECK(present(level / "f0"));
+  CHECK_FALSE(present(dir.path() / "level" / "f0"));  // everything else removable went
+  deepest.release();
+  sync_wait(ring, dir.cleanup());
+  CHECK_FALSE(present(dir.path()));
+}
+
+TEST_CASE("a listing chunk that holds only . and .. does not end the cleanup",
+          "[temporary_directory]") {
+  io_ring ring;
+  test::scratch_dir base;
+  auto dir = sync_wait(ring, temporary_directory::create(ring, options().dir(base.path())));
+  for (int f = 0; f < 5; ++f) write_file(dir.path() / ("file" + std::to_string(f)), 0600);
+  make_dir(dir.path() / "sub");
+  write_file(dir.path() / "sub" / "inner", 0600);
+  // Two 24-byte records: "." and ".." fill the first chunk of every listing; each later
+  // chunk holds one of these short names.
+  detail::set_listing_chunk_size(48);
+  struct restore {
+    ~restore() { detail::set_listing_chunk_size(0); }
+  } restore_default;
+  CHECK_NOTHROW(sync_wait(ring, dir.cleanup()));
+  CHECK(base.entries() == 0);
 }
 
 TEST_CASE("auto_delete(false) keeps the directory at destruction, cleanup still removes",

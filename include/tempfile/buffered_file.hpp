@@ -27,9 +27,11 @@ inline constexpr std::size_t default_buffer_size = 256 * 1024;
 
 /// A positioned, buffered byte stream over a descriptor. The buffer serves either as a
 /// write-back buffer (dirty bytes not yet written) or as read-ahead, never both at once.
-/// Sequential writes are pipelined: a full buffer is written in the background while the
-/// next one fills (write-behind); its completion is awaited before any other I/O that
+/// Sequential writes through the default buffer are pipelined: a full buffer is written in
+/// the background while the next one fills (write-behind); its completion is awaited before any other I/O that
 /// could observe or reorder it, and a failure surfaces at that point with the bytes kept.
+/// An explicit `buffering(n)` holds at most n unwritten bytes, as Python does: a full
+/// buffer is written before the write returns.
 /// I/O on a closed file, reading a write-only file or writing a read-only one throws
 /// `std::system_error` (EBADF). The `io_ring` must outlive the file.
 class buffered_file : public detail::file_protocol<buffered_file> {
@@ -112,6 +114,7 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   removal removal_ = removal::anonymous;
   std::filesystem::path removal_path_;
   std::size_t capacity_ = 0;
+  bool writes_behind_ = false;     // the default buffer pipelines; an explicit size holds n
   detail::file_buffer buffer_;     // allocated at first use
   std::int64_t buffer_offset_ = 0; // file offset of buffer_[0]
   std::size_t buffer_len_ = 0;     // valid bytes in buffer_

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
+#include <cassert>
 #include <coroutine>
 #include <span>
 #include <type_traits>
@@ -96,14 +97,17 @@ struct close_sqe {
 /// submission: the close runs only if the write wrote everything, so a failed or short
 /// write leaves the file open. Yields both raw results (negative errno; the close's is
 /// -ECANCELED when it never ran). `file` keeps the descriptor throughout; the awaiter
-/// releases it once the close ran (abandoned mid-flight, the op does).
+/// releases it once the close ran (abandoned mid-flight, the op does). `buffer` must fit
+/// one write (`max_transfer` bytes): a larger one would be capped, and the kernel would
+/// count the capped write as complete and close with the tail unwritten.
 class [[nodiscard]] write_then_close_op {
  public:
   write_then_close_op(io_ring& ring, unique_fd& file, std::span<const std::byte> buffer,
                       std::uint64_t offset) noexcept
       : write_(ring, {file.get(), buffer, offset}),
         close_(ring, {file.get()}),
-        chain_(write_, static_cast<int>(std::min(buffer.size(), max_transfer)), close_) {
+        chain_(write_, static_cast<int>(buffer.size()), close_) {
+    assert(buffer.size() <= max_transfer);
     close_.set_closes(file);
   }
 

@@ -2,6 +2,7 @@
 /// \file
 /// `temporary_directory`: Python 3's `TemporaryDirectory`, removed through io_uring.
 
+#include <cstddef>
 #include <filesystem>
 
 #include <tempfile/io_ring.hpp>
@@ -64,5 +65,11 @@ class temporary_directory {
   bool auto_delete_ = true;
   bool removed_ = false;
 };
+
+namespace detail {
+/// For tests: the bytes each directory listing of a cleanup reads at once (getdents64);
+/// 0 restores the default.
+void set_listing_chunk_size(std::size_t bytes) noexcept;
+}  // namespace detail
 
 }  // namespace tempfile
