@@ -20,7 +20,7 @@ task<named_temporary_file> named_temporary_file::create(io_ring& ring, options o
   co_return file;
 }
 
-task<void> named_temporary_file::persist(const std::filesystem::path& target) {
+task<void> named_temporary_file::persist(std::filesystem::path target) {
   check_open();
   co_await flush();
   const std::filesystem::path absolute = std::filesystem::absolute(target);

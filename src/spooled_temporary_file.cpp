@@ -63,7 +63,7 @@ task<int> spooled_temporary_file::fileno() {
   co_return file_->fileno();
 }
 
-task<void> spooled_temporary_file::link(const std::filesystem::path& target) {
+task<void> spooled_temporary_file::link(std::filesystem::path target) {
   check_open();
   if (file_) {
     co_await file_->link(target);

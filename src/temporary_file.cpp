@@ -21,7 +21,7 @@ std::atomic<bool> o_tmpfile_missing{false};
 
 void simulate_missing_o_tmpfile(bool missing) noexcept { o_tmpfile_missing = missing; }
 
-task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, const std::filesystem::path& dir,
+task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, std::filesystem::path dir,
                                               const options& opts) {
   if (!o_tmpfile_missing) {
     const bool reserved = ring.options().unnamed_file_reserve != 0;
@@ -53,10 +53,29 @@ task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, const std::filesyst
   co_return std::pair(std::move(named.fd), false);
 }
 
-task<void> link_tmpfile(io_ring& ring, int fd, const std::filesystem::path& target) {
-  const std::string source = "/proc/self/fd/" + std::to_string(fd);
-  co_await ops::linkat(ring, AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(),
-                       AT_SYMLINK_FOLLOW);
+task<void> link_tmpfile(io_ring& ring, int fd, std::filesystem::path target) {
+  // The calling thread's table: /proc/self is the thread group leader's, which differs
+  // after unshare(CLONE_FILES) and is gone once the main thread has exited.
+  const std::string source = "/proc/thread-self/fd/" + std::to_string(fd);
+  int error = 0;
+  try {
+    co_await ops::linkat(ring, AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(),
+                         AT_SYMLINK_FOLLOW);
+    co_return;
+  } catch (const std::system_error& e) {
+    if (e.code().value() != ENOENT || ::access("/proc/thread-self", F_OK) == 0) throw;
+    error = e.code().value();
+  }
+  try {
+    co_await ops::linkat(ring, fd, "", AT_FDCWD, target.c_str(), AT_EMPTY_PATH);
+    co_return;
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  throw std::system_error(error, std::generic_category(),
+                          "linkat " + target.string() +
+                              ": /proc is not mounted, and linkat with AT_EMPTY_PATH was "
+                              "refused (it needs CAP_DAC_READ_SEARCH)");
 }
 
 }  // namespace detail
@@ -74,7 +93,7 @@ task<temporary_file> temporary_file::create(io_ring& ring, options opts) {
   co_return temporary_file(ring, std::move(fd), std::move(mode), opts.buffering(), dir, linkable);
 }
 
-task<void> temporary_file::link(const std::filesystem::path& target) {
+task<void> temporary_file::link(std::filesystem::path target) {
   check_open();
   if (!linkable_) fail(EOPNOTSUPP, "link (filesystem without O_TMPFILE):");
   co_await flush();

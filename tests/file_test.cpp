@@ -2,12 +2,18 @@
 // rules, atomic publication, mode enforcement, descriptor hygiene.
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <tempfile/tempfile.hpp>
 
 #include <atomic>
+#include <cstring>
+#include <exception>
+#include <functional>
 #include <thread>
 
 #include "file_model.hpp"
@@ -376,6 +382,117 @@ TEST_CASE("a buffer larger than one write keeps its tail at close", "[file][larg
   const unique_fd fd(::open(name.c_str(), O_RDONLY));
   REQUIRE(::pread(fd.get(), tail.data(), tail.size(), static_cast<off_t>(size - tail.size())) == 8192);
   CHECK(std::equal(tail.begin(), tail.end(), data.end() - 8192));
+}
+
+TEST_CASE("link works from a thread with a descriptor table of its own", "[file]") {
+  test::scratch_dir dir;
+  std::exception_ptr failure;
+  std::thread([&] {
+    try {
+      if (::unshare(CLONE_FILES) != 0) throw std::system_error(errno, std::generic_category());
+      io_ring ring;
+      sync_wait(ring, [&]() -> task<void> {
+        auto file = co_await temporary_file::create(ring, options().dir(dir.path()));
+        co_await file.write("private table");
+        co_await file.link(dir / "published");
+        co_await file.close();
+      }());
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }).join();
+  CHECK_NOTHROW(failure ? std::rethrow_exception(failure) : void());
+  CHECK(test::slurp(dir / "published") == "private table");
+}
+
+namespace {
+/// Runs `body` in a child process with /proc unmounted in a mount namespace of its own;
+/// `body` returns 0 for success or fills `message`. 77: the child could not set this up.
+int without_proc(const std::function<int(std::string& message)>& body, std::string& message) {
+  int pipe_fds[2];
+  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::string report;
+    int code = 77;
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::umount2("/proc", MNT_DETACH) != 0)
+      report = std::string("cannot unmount /proc privately: ") + std::strerror(errno);
+    else
+      code = body(report);
+    (void)!::write(pipe_fds[1], report.data(), report.size());
+    ::_exit(code);
+  }
+  ::close(pipe_fds[1]);
+  char buffer[512];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) message.append(buffer, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+}  // namespace
+
+TEST_CASE("link without /proc uses AT_EMPTY_PATH, or says that /proc is missing", "[file]") {
+  // Without the capability, kernels before 6.10 refuse AT_EMPTY_PATH: the error must say why.
+  test::scratch_dir dir;
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::all);  // for nobody too
+  std::string message;
+  const int code = without_proc([&](std::string& report) {
+    const auto publish = [&](const char* name) {
+      io_ring ring;
+      sync_wait(ring, [&]() -> task<void> {
+        auto file = co_await temporary_file::create(ring, options().dir(dir.path()));
+        co_await file.write(name);
+        co_await file.link(dir / name);
+      }());
+    };
+    try {
+      publish("as-root");  // CAP_DAC_READ_SEARCH: linkat with AT_EMPTY_PATH
+      if (test::slurp(dir / "as-root") != "as-root") return (report = "wrong contents"), 1;
+    } catch (const std::exception& e) {
+      return (report = e.what()), 2;
+    }
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0)
+      return (report = "cannot become nobody"), 77;
+    try {
+      publish("as-nobody");  // allowed since Linux 6.10 to whoever opened the file
+      return test::slurp(dir / "as-nobody") == "as-nobody" ? 0 : ((report = "wrong contents"), 3);
+    } catch (const std::system_error& e) {
+      report = e.what();
+      return e.code().value() == ENOENT && std::strstr(e.what(), "/proc is not mounted") ? 0 : 4;
+    }
+  }, message);
+  if (code == 77) {
+    WARN("skipped: " << message);
+    return;
+  }
+  CAPTURE(message);
+  CHECK(code == 0);
+}
+
+TEST_CASE("a publish awaited after its path argument is gone still uses it", "[file]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  sync_wait(ring, [&]() -> task<void> {
+    auto unnamed = co_await temporary_file::create(ring, options().dir(dir.path()));
+    co_await unnamed.write("unnamed");
+    auto link = unnamed.link(dir / "linked");  // the path temporary dies here
+    co_await link;
+    auto named = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    co_await named.write("named");
+    auto persist = named.persist(dir / "persisted");
+    co_await persist;
+    spooled_temporary_file spooled(ring, options().dir(dir.path()));
+    co_await spooled.write("spooled");
+    auto spooled_link = spooled.link(dir / "spooled");
+    co_await spooled_link;
+  }());
+  CHECK(test::slurp(dir / "linked") == "unnamed");
+  CHECK(test::slurp(dir / "persisted") == "named");
+  CHECK(test::slurp(dir / "spooled") == "spooled");
 }
 
 TEST_CASE("a missing directory throws ENOENT with the path and leaks nothing", "[file][errors]") {

@@ -24,7 +24,7 @@ class named_temporary_file : public buffered_file {
 
   /// Flushes, then renames the file to `target` (replacing it): from then on it is never
   /// deleted and `name()` is `target`.
-  task<void> persist(const std::filesystem::path& target);
+  task<void> persist(std::filesystem::path target);
 
  private:
   using buffered_file::buffered_file;

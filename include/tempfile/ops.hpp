@@ -222,7 +222,7 @@ inline auto mkdirat(io_ring& ring, int dirfd, const char* path, mode_t mode) {
       [=](io_uring_sqe& s) { io_uring_prep_mkdirat(&s, dirfd, path, mode); });
 }
 
-/// linkat(2); with `AT_SYMLINK_FOLLOW` and `/proc/self/fd/N` it names an `O_TMPFILE` file.
+/// linkat(2); with `AT_SYMLINK_FOLLOW` and `/proc/thread-self/fd/N` it names an `O_TMPFILE` file.
 inline auto linkat(io_ring& ring, int old_dirfd, const char* old_path, int new_dirfd,
                    const char* new_path, int flags) {
   return detail::make_checked_op<int>(

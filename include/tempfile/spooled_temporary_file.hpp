@@ -44,7 +44,7 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   /// Publishes the whole contents at `target` atomically (EEXIST if it exists). In memory:
   /// writes them to an `O_TMPFILE` in `target`'s directory and links that; rolled over:
   /// links its file (EXDEV across filesystems is thrown).
-  task<void> link(const std::filesystem::path& target);
+  task<void> link(std::filesystem::path target);
 
   task<std::size_t> read(std::span<std::byte> buffer);
   task<std::size_t> write(std::span<const std::byte> data) { return store(data, true); }

@@ -23,7 +23,7 @@ class temporary_file : public buffered_file {
   /// buffer is flushed first), never partially. EEXIST if `target` exists. The file stays
   /// open. EOPNOTSUPP when the filesystem lacked `O_TMPFILE` (the fallback file cannot be
   /// linked back).
-  task<void> link(const std::filesystem::path& target);
+  task<void> link(std::filesystem::path target);
 
  private:
   temporary_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
@@ -35,10 +35,12 @@ namespace detail {
 /// Makes `open_unnamed` behave as on a filesystem without `O_TMPFILE` (for tests of the
 /// fallback; the kernels and filesystems at hand all support it).
 void simulate_missing_o_tmpfile(bool missing) noexcept;
-/// Publishes the open file `fd` (an `O_TMPFILE`) at `target` with linkat through /proc.
-task<void> link_tmpfile(io_ring& ring, int fd, const std::filesystem::path& target);
+/// Publishes the open file `fd` (an `O_TMPFILE`) at `target`: linkat of the calling
+/// thread's /proc/thread-self/fd/N, or where /proc is not mounted, of `fd` itself with
+/// AT_EMPTY_PATH (which needs CAP_DAC_READ_SEARCH); ENOENT saying so when neither works.
+task<void> link_tmpfile(io_ring& ring, int fd, std::filesystem::path target);
 /// Opens an unnamed file in `dir`; returns the fd and whether it is a real `O_TMPFILE`.
-task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, const std::filesystem::path& dir,
+task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, std::filesystem::path dir,
                                               const options& opts);
 }  // namespace detail
 
