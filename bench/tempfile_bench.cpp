@@ -2,6 +2,7 @@
 // code doing the same work, alternating repetitions, and prints the ratios.
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -152,21 +153,25 @@ command_line parse(int argc, char** argv) {
   return parsed;
 }
 
-// One status line on stderr, rewritten in place.
+// One status line on stderr, rewritten in place; nothing unless stderr is a terminal (in a
+// log, the rewrites would only pile up).
 class progress_line {
  public:
   void show(const std::string& text) {
+    if (!on_terminal_) return;
     std::cerr << '\r' << text;
     if (text.size() < width_) std::cerr << std::string(width_ - text.size(), ' ');
     width_ = text.size();
     std::cerr << std::flush;
   }
   void clear() {
+    if (!on_terminal_) return;
     std::cerr << '\r' << std::string(width_, ' ') << '\r' << std::flush;
     width_ = 0;
   }
 
  private:
+  bool on_terminal_ = ::isatty(STDERR_FILENO) == 1;
   std::size_t width_ = 0;
 };
 

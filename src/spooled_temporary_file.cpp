@@ -1,23 +1,22 @@
 #include <tempfile/spooled_temporary_file.hpp>
 
+#include <tempfile/spool_budget.hpp>
+
 #include <cerrno>
-#include <algorithm>
-#include <cstring>
 #include <exception>
 #include <string>
 #include <system_error>
 
 namespace tempfile {
-namespace {
-/// Largest up-front reservation; beyond it the memory buffer grows geometrically.
-constexpr std::size_t max_reservation = 16 << 20;
-}  // namespace
 
 spooled_temporary_file::spooled_temporary_file(io_ring& ring, options opts)
-    : ring_user(&ring), opts_(std::move(opts)), mode_(file_mode::parse(opts_.mode())) {}
+    : ring_user(&ring),
+      opts_(std::move(opts)),
+      mode_(file_mode::parse(opts_.mode())),
+      memory_(opts_.memory_budget()) {}
 
 spooled_temporary_file::spooled_temporary_file(spooled_temporary_file&& other) noexcept
-    : ring_user(nullptr), closed_(true) {
+    : ring_user(nullptr), memory_(nullptr), closed_(true) {
   swap(other);
 }
 
@@ -64,13 +63,18 @@ bool spooled_temporary_file::exceeds_max(std::int64_t size) const noexcept {
 task<void> spooled_temporary_file::rollover() {
   check_open();
   if (file_) co_return;
-  temporary_file file = co_await temporary_file::create(ring(), opts_);
   // Either every byte reaches the file or the memory copy stays the only one.
-  co_await file.write(memory_);
+  temporary_file file = co_await temporary_file::create(ring(), opts_);
+  const auto pieces = memory_.pieces();
+  for (const std::span<const std::byte> piece : pieces) co_await file.write(piece);
   co_await file.flush();
   file.seek(pos_);
   file_.emplace(std::move(file));
-  std::vector<std::byte>().swap(memory_);
+  memory_.clear();
+}
+
+void spooled_temporary_file::count_budget_rollover() const noexcept {
+  if (spool_budget* budget = opts_.memory_budget()) budget->count_rollover();
 }
 
 task<void> spooled_temporary_file::rollover_keeping(std::span<const std::byte> unwritten) {
@@ -107,7 +111,8 @@ task<void> spooled_temporary_file::publish(std::filesystem::path target, bool re
     const std::filesystem::path absolute = std::filesystem::absolute(target);
     staging.emplace(co_await temporary_file::create(
         ring(), options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path())));
-    co_await staging->write(memory_);
+    const auto pieces = memory_.pieces();
+    for (const std::span<const std::byte> piece : pieces) co_await staging->write(piece);
     file = &*staging;
   }
   if (replacing)
@@ -118,16 +123,9 @@ task<void> spooled_temporary_file::publish(std::filesystem::path target, bool re
 }
 
 void spooled_temporary_file::write_to_memory(std::span<const std::byte> data) {
-  if (memory_.capacity() == 0 && opts_.max_size() != 0) {
-    // Room for everything that may stay in memory, so appends never copy on growth. Pages
-    // not yet written are not touched, so a small file does not pay for a large max_size.
-    memory_.reserve(std::min(opts_.max_size(), max_reservation));
-  }
   const auto pos = static_cast<std::size_t>(pos_);
-  if (pos > memory_.size()) memory_.resize(pos);  // a gap after seeking past the end reads as zeros
-  const std::size_t overwrite = std::min(data.size(), memory_.size() - pos);
-  if (overwrite != 0) std::memcpy(memory_.data() + pos, data.data(), overwrite);
-  memory_.insert(memory_.end(), data.begin() + static_cast<std::ptrdiff_t>(overwrite), data.end());
+  memory_.reserve(pos + data.size());
+  memory_.write(pos, data);  // a gap after seeking past the end reads as zeros
   pos_ += static_cast<std::int64_t>(data.size());
 }
 
@@ -135,10 +133,7 @@ task<std::size_t> spooled_temporary_file::read(std::span<std::byte> buffer) {
   check_open();
   if (file_) co_return co_await file_->read(buffer);
   if (!mode_.readable) fail(EBADF, "read from file opened write-only");
-  const auto size = static_cast<std::int64_t>(memory_.size());
-  const std::size_t n =
-      pos_ >= size ? 0 : std::min(buffer.size(), static_cast<std::size_t>(size - pos_));
-  if (n != 0) std::memcpy(buffer.data(), memory_.data() + pos_, n);  // data() may be null
+  const std::size_t n = memory_.read(static_cast<std::size_t>(pos_), buffer);
   pos_ += static_cast<std::int64_t>(n);
   co_return n;
 }
@@ -153,8 +148,11 @@ task<std::size_t> spooled_temporary_file::store(std::span<const std::byte> data,
     co_return 0;
   }
   if (mode_.append) pos_ = static_cast<std::int64_t>(memory_.size());
-  if (exceeds_max(pos_ + static_cast<std::int64_t>(data.size()))) {
+  const std::size_t end = static_cast<std::size_t>(pos_) + data.size();
+  const bool past_max = exceeds_max(static_cast<std::int64_t>(end));
+  if (past_max || !memory_.try_reserve(end)) {
     co_await rollover_keeping(data);
+    if (!past_max) count_budget_rollover();
     co_return co_await file_->write(data);
   }
   write_to_memory(data);
@@ -190,8 +188,10 @@ task<std::int64_t> spooled_temporary_file::truncate(std::optional<std::int64_t> 
   if (!mode_.writable) fail(EBADF, "truncate a file opened read-only");
   const std::int64_t new_size = size.value_or(pos_);
   if (new_size < 0) fail(EINVAL, "truncate to a negative size");
-  if (exceeds_max(new_size)) {
+  const bool past_max = exceeds_max(new_size);
+  if (past_max || !memory_.try_reserve(static_cast<std::size_t>(new_size))) {
     co_await rollover();
+    if (!past_max) count_budget_rollover();
     co_return co_await file_->truncate(new_size);
   }
   memory_.resize(static_cast<std::size_t>(new_size));
@@ -207,7 +207,7 @@ task<void> spooled_temporary_file::close() {
   if (closed_) co_return;
   if (file_) co_await file_->close();
   closed_ = true;
-  std::vector<std::byte>().swap(memory_);
+  memory_.clear();
 }
 
 bool spooled_temporary_file::isatty() const {

@@ -15,7 +15,9 @@ namespace tempfile {
 
 /// What `mkstemp` made: an open descriptor the caller owns, and the file's absolute path.
 struct created_file {
+  /// The open descriptor (read-write), now the caller's.
   unique_fd fd;
+  /// The file's absolute path.
   std::filesystem::path path;
 };
 
