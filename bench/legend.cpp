@@ -34,6 +34,13 @@ constexpr std::array legends = {
                     "batches of N",
                     "each NOP also resumes the coroutine awaiting it, which raw liburing's "
                     "loop does not (bench/README.md, \"tempfile_nop_bench\")"},
+    scenario_legend{"publish",
+                    "one durable publish per op: temporary_file::create, write, link under "
+                    "a fresh name with durable, close vs open(O_TMPFILE), pwrite, fdatasync, "
+                    "linkat, fsync of the directory, close, on one thread and on N threads",
+                    "on tmpfs nothing waits for a disk and each blocking step is an io-wq "
+                    "hand-off, dearer than the sync call; one at a time on a disk, both wait "
+                    "for the same journal commits (bench/README.md, \"Durable publishing\")"},
 };
 
 }  // namespace
