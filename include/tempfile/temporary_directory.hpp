@@ -26,9 +26,10 @@ namespace tempfile {
 /// descriptor per level while it is being removed.
 class temporary_directory {
  public:
-  /// Makes the directory as `mkdtemp` does: reads `suffix`, `prefix`, `dir`, and keeps
-  /// `ignore_cleanup_errors` and `auto_delete` for later. Throws `std::system_error`
-  /// (ENOENT for a missing `dir`, EACCES, …); nothing is left behind when it throws.
+  /// Makes the directory as `mkdtemp` does: reads `suffix`, `prefix`, `dir`, `permissions`,
+  /// and keeps `ignore_cleanup_errors` and `auto_delete` for later. Throws
+  /// `std::system_error` (ENOENT for a missing `dir`, EACCES, …); nothing is left behind
+  /// when it throws.
   static task<temporary_directory> create(io_ring& ring, options opts = options());
 
   /// Takes `other`'s directory; `other` owns none and removes nothing.
