@@ -489,6 +489,24 @@ TEST_CASE("permissions are exact whatever the umask", "[publish][permissions]") 
   }
 }
 
+TEST_CASE("permissions apply to unnamed files taken from the ring's reserve too",
+          "[publish][permissions]") {
+  umask_guard umask(077);
+  test::scratch_dir dir;
+  ring_options with_reserve;
+  with_reserve.unnamed_file_reserve = 4;
+  io_ring ring(with_reserve);
+  auto body = [&]() -> task<void> {
+    for (int i = 0; i < 6; ++i) {  // the first opens on demand, the rest come from the reserve
+      temporary_file file =
+          co_await temporary_file::create(ring, options().dir(dir.path()).permissions(0644));
+      CHECK(mode_of(file.fileno()) == 0644);
+      co_await file.close();
+    }
+  };
+  sync_wait(ring, body());
+}
+
 TEST_CASE("reopen gives a second handle on the same file with its own position",
           "[publish][reopen]") {
   test::scratch_dir dir;
