@@ -14,12 +14,19 @@ constexpr std::string_view io_wq_hand_off =
 constexpr std::array legends = {
     scenario_legend{"create",
                     "one unnamed file per op: temporary_file::create, write, close vs "
-                    "open(O_TMPFILE), pwrite, close",
+                    "open(O_TMPFILE), pwrite, close on 1 thread and on N, and raw liburing "
+                    "(linked openat_direct, write, close_direct; N in flight)",
                     io_wq_hand_off},
     scenario_legend{"named",
                     "one named file per op: named_temporary_file::create, write, close "
-                    "(deletes) vs mkstemp, pwrite, unlink, close",
+                    "(deletes) vs mkstemp, pwrite, unlink, close on 1 thread and on N, and "
+                    "raw liburing (linked openat_direct, write, unlinkat, close_direct)",
                     io_wq_hand_off},
+    scenario_legend{"publish",
+                    "one durably published file per op: temporary_file with durable(true), "
+                    "write, link, close vs the same sync calls on 1 thread and on N, and raw "
+                    "liburing (openat, then linked write, fdatasync, linkat, fsync(dir), close)",
+                    ""},
     scenario_legend{"seqwrite",
                     "one write call per op into a temporary_file (256 KiB buffer, "
                     "write-behind) vs pwrite, fwrite, and the fastest pwrite chunk (best)",

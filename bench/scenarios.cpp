@@ -14,7 +14,9 @@
 
 #include <tempfile/tempfile.hpp>
 
+#include "raw_files.hpp"
 #include "raw_ring.hpp"
+#include "thread_pool.hpp"
 #include "workloads.hpp"
 
 namespace tempfile_bench {
@@ -30,6 +32,12 @@ constexpr std::size_t pwrite_sweep[] = {4u << 10, 16u << 10, 64u << 10, 256u << 
                                         4u << 20};
 // Enough latency samples for a stable p99 without timing every sub-microsecond op.
 constexpr std::size_t latency_samples_per_run = 4096;
+
+// The synchronous baseline's threads: one per coroutine, up to this many.
+constexpr unsigned max_pool_threads = 128;
+// Baseline names shared by every concurrency (a plot draws one series per name).
+const std::string pool_baseline = "sync calls on N threads (N = concurrency, at most 128)";
+const std::string raw_baseline = "raw liburing, N files in flight";
 
 // Keeps the spool baseline's appends observable, so they cannot be optimised away.
 volatile std::byte spool_observed;
@@ -56,6 +64,16 @@ void run_concurrently(io_ring& ring, unsigned workers, MakeWorker make_worker) {
   tasks.reserve(workers);
   for (unsigned i = 0; i < workers; ++i) tasks.push_back(make_worker(i));
   sync_wait(ring, tempfile::when_all(std::move(tasks)));
+}
+
+// Runs `work(i, latencies_of_i)` on every thread of `pool`, pooling their latencies.
+template <class Work>
+void run_on_pool(thread_pool& pool, latency_sampler& latencies, Work work) {
+  std::vector<latency_sampler> samplers(pool.size(), latency_sampler(1));
+  pool.run([&](unsigned i) { work(i, samplers[i]); });
+  for (auto& sampler : samplers)
+    latencies.samples().insert(latencies.samples().end(), sampler.samples().begin(),
+                               sampler.samples().end());
 }
 
 template <class File>
@@ -251,11 +269,13 @@ std::vector<measurement> scenario_runner::measure(const std::string& step, unsig
 template <class File, class SyncFiles>
 void scenario_runner::file_scenario(const std::string& scenario, const std::filesystem::path& dir,
                                     unsigned concurrency, SyncFiles sync_files,
-                                    const std::string& baseline_name) {
+                                    const std::string& baseline_name, raw_files raw_files) {
   const std::string where = dir.string();
   const byte_span payload = byte_span(payload_).first(config_.size);
   const auto files = static_cast<double>(config_.files);
-  const std::vector<contender> sides = {
+  raw_file_maker raw(concurrency, ring_.setup_flags());
+  thread_pool pool(std::min(concurrency, max_pool_threads));
+  std::vector<contender> sides = {
       {"library", [&](latency_sampler& latencies) {
          run_concurrently(ring_, concurrency, [&](unsigned i) {
            return library_create_files<File>(ring_, file_options(dir),
@@ -265,21 +285,32 @@ void scenario_runner::file_scenario(const std::string& scenario, const std::file
        }},
       {baseline_name, [&](latency_sampler& latencies) {
          sync_files(where, config_.files, payload, config_.fsync, latencies);
+       }},
+      {raw_baseline, [&](latency_sampler& latencies) {
+         (raw.*raw_files)(dir, config_.files, payload, config_.fsync, latencies);
        }}};
+  if (concurrency > 1)
+    sides.push_back({pool_baseline, [&](latency_sampler& latencies) {
+                       run_on_pool(pool, latencies, [&](unsigned i, latency_sampler& own) {
+                         sync_files(where, share(config_.files, pool.size(), i), payload,
+                                    config_.fsync, own);
+                       });
+                     }});
   const std::string step = where + " " + scenario + " " + size_text(config_.size);
   const auto results = measure(step, concurrency, sides, files);
-  rows_.push_back({scenario, where, concurrency, config_.size, files * config_.size, false,
-                   {results[0], files}, {results[1], files}, baseline_name});
+  for (std::size_t side = 1; side < results.size(); ++side)
+    rows_.push_back({scenario, where, concurrency, config_.size, files * config_.size, false,
+                     {results[0], files}, {results[side], files}, sides[side].name});
 }
 
 void scenario_runner::create(const std::filesystem::path& dir, unsigned concurrency) {
   file_scenario<tempfile::temporary_file>("create", dir, concurrency, sync_create_files,
-                                          "sync open(O_TMPFILE)+pwrite+close");
+                                          "sync open(O_TMPFILE)+pwrite+close", &raw_file_maker::create);
 }
 
 void scenario_runner::named(const std::filesystem::path& dir, unsigned concurrency) {
   file_scenario<tempfile::named_temporary_file>("named", dir, concurrency, sync_named_files,
-                                                "sync mkstemp+pwrite+unlink+close");
+                                                "sync mkstemp+pwrite+unlink+close", &raw_file_maker::named);
 }
 
 void scenario_runner::seqwrite(const std::filesystem::path& dir, unsigned concurrency) {
@@ -405,6 +436,8 @@ void scenario_runner::publish(const std::filesystem::path& dir, unsigned concurr
   const std::filesystem::path out = pattern;
   std::size_t run = 0;
   auto run_prefix = [&](const char* side) { return side + std::to_string(run++) + "-"; };
+  raw_file_maker raw(concurrency, ring_.setup_flags());
+  thread_pool pool(std::min(concurrency, max_pool_threads));
   std::vector<contender> sides = {
       {"library", [&](latency_sampler& latencies) {
          const std::string prefix = run_prefix("ring");
@@ -413,33 +446,20 @@ void scenario_runner::publish(const std::filesystem::path& dir, unsigned concurr
                                         share(config_.files, concurrency, i), payload, latencies);
          });
        }},
-      {"sync loop", [&](latency_sampler& latencies) {
+      {"sync open(O_TMPFILE)+pwrite+fdatasync+linkat+fsync(dir)+close",
+       [&](latency_sampler& latencies) {
          sync_publish_files(out, run_prefix("sync"), config_.files, payload, latencies);
+       }},
+      {raw_baseline, [&](latency_sampler& latencies) {
+         raw.publish(out, run_prefix("raw"), config_.files, payload, latencies);
        }}};
   if (concurrency > 1)
-    sides.push_back({"thread pool", [&](latency_sampler& latencies) {
+    sides.push_back({pool_baseline, [&](latency_sampler& latencies) {
                        const std::string prefix = run_prefix("pool");
-                       std::vector<latency_sampler> samplers(concurrency, latency_sampler(1));
-                       std::vector<std::exception_ptr> errors(concurrency);
-                       {
-                         std::vector<std::jthread> pool;
-                         for (unsigned i = 0; i < concurrency; ++i)
-                           pool.emplace_back([&, i] {
-                             try {
-                               sync_publish_files(out, prefix + std::to_string(i) + "-",
-                                                  share(config_.files, concurrency, i), payload,
-                                                  samplers[i]);
-                             } catch (...) {
-                               errors[i] = std::current_exception();
-                             }
-                           });
-                       }
-                       for (auto& error : errors)
-                         if (error) std::rethrow_exception(error);
-                       for (auto& sampler : samplers)
-                         latencies.samples().insert(latencies.samples().end(),
-                                                    sampler.samples().begin(),
-                                                    sampler.samples().end());
+                       run_on_pool(pool, latencies, [&](unsigned i, latency_sampler& own) {
+                         sync_publish_files(out, prefix + std::to_string(i) + "-",
+                                            share(config_.files, pool.size(), i), payload, own);
+                       });
                      }});
   const std::string where = dir.string();
   std::vector<measurement> results;
@@ -450,13 +470,9 @@ void scenario_runner::publish(const std::filesystem::path& dir, unsigned concurr
     throw;
   }
   std::filesystem::remove_all(out);
-  rows_.push_back({"publish", where, concurrency, config_.size, files * config_.size, false,
-                   {results[0], files}, {results[1], files},
-                   "sync open(O_TMPFILE)+pwrite+fdatasync+linkat+fsync(dir)+close"});
-  if (concurrency > 1)
+  for (std::size_t side = 1; side < results.size(); ++side)
     rows_.push_back({"publish", where, concurrency, config_.size, files * config_.size, false,
-                     {results[0], files}, {results[2], files},
-                     "the same on " + std::to_string(concurrency) + " threads"});
+                     {results[0], files}, {results[side], files}, sides[side].name});
 }
 
 }  // namespace tempfile_bench

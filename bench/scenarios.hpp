@@ -5,11 +5,13 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <tempfile/io_ring.hpp>
 
+#include "raw_files.hpp"
 #include "report.hpp"
 
 namespace tempfile_bench {
@@ -45,16 +47,22 @@ class scenario_runner {
   void spool(const std::filesystem::path& dir, unsigned concurrency);
   void nop(unsigned concurrency);
   /// Durable publishing: create, write, link under a fresh name with `durable`, close;
-  /// beside the synchronous sequence on one thread and on `concurrency` threads.
+  /// beside the synchronous sequence on one thread and on `concurrency` threads, and raw
+  /// liburing with as many files in flight.
   void publish(const std::filesystem::path& dir, unsigned concurrency);
 
   const std::vector<result_row>& rows() const noexcept { return rows_; }
 
  private:
-  // create and named: files of `size` bytes made one after another by each coroutine.
+  using raw_files = void (raw_file_maker::*)(const std::filesystem::path&, std::size_t,
+                                              std::span<const std::byte>, bool,
+                                              latency_sampler&);
+  // create and named: files of `size` bytes made one after another by each coroutine,
+  // beside the synchronous calls on one thread and on a pool of threads, and raw liburing.
   template <class File, class SyncFiles>
   void file_scenario(const std::string& scenario, const std::filesystem::path& dir,
-                     unsigned concurrency, SyncFiles sync_files, const std::string& baseline_name);
+                     unsigned concurrency, SyncFiles sync_files, const std::string& baseline_name,
+                     raw_files raw_files);
   std::vector<measurement> measure(const std::string& step, unsigned concurrency,
                                    const std::vector<contender>& sides, double ops_per_run);
 

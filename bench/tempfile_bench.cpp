@@ -10,6 +10,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <stdexcept>
@@ -19,6 +20,7 @@
 
 #include <tempfile/tempdir.hpp>
 
+#include "plot.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
 
@@ -43,6 +45,7 @@ libc calls, alternating repetitions, and prints throughput, latency and their ra
   --stream BYTES      bytes per seqwrite/spool run (default 64M; --quick: 8M)
   --concurrency N     coroutines sharing the work on one ring (repeatable, 1..256;
                       default: 1 and 16)
+  --sweep N,N,...     the same as one --concurrency per number, e.g. --sweep 1,4,16,64,256
   --repetitions N     alternating repetitions per row; medians are reported (default 5;
                       --quick: 3)
   --fsync             fsync every file before closing it
@@ -54,6 +57,9 @@ libc calls, alternating repetitions, and prints throughput, latency and their ra
                       machine a thread that migrates between CPUs pays a wake-up of an
                       idle CPU on many io-wq hand-offs (see bench/README.md)
   --json              print one JSON array on stdout instead of the tables
+  --plot FILE         also write FILE, an SVG of throughput against concurrency: one panel
+                      per scenario and directory (create, named, publish), a line for the
+                      library and each baseline
   --quick             small runs: every scenario finishes in seconds
   --help              this text
 BYTES take a K, M or G suffix (powers of 1024).
@@ -79,9 +85,18 @@ std::size_t parse_count(std::string_view flag, const std::string& text) {
   return static_cast<std::size_t>(value) << shift;
 }
 
+unsigned parse_concurrency(std::string_view flag, const std::string& text) {
+  const std::size_t n = parse_count(flag, text);
+  if (n == 0 || n > max_concurrency)
+    throw std::invalid_argument(std::string(flag) + ": from 1 to " +
+                                std::to_string(max_concurrency) + ": " + text);
+  return static_cast<unsigned>(n);
+}
+
 struct command_line {
   bench_config config;
   std::optional<int> cpu;
+  std::optional<std::filesystem::path> plot;
   bool json = false;
   bool help = false;
 };
@@ -117,12 +132,17 @@ command_line parse(int argc, char** argv) {
     else if (flag == "--stream") config.stream_bytes = positive(), stream_given = true;
     else if (flag == "--repetitions")
       config.repetitions = static_cast<int>(positive()), repetitions_given = true;
-    else if (flag == "--concurrency") {
-      const std::size_t n = positive();
-      if (n > max_concurrency)
-        throw std::invalid_argument("--concurrency: at most " + std::to_string(max_concurrency));
-      config.concurrencies.push_back(static_cast<unsigned>(n));
-    } else if (flag == "--fsync") config.fsync = true;
+    else if (flag == "--concurrency")
+      config.concurrencies.push_back(parse_concurrency(flag, value()));
+    else if (flag == "--sweep") {
+      std::string list = value();
+      for (std::size_t start = 0; start <= list.size();) {
+        const std::size_t end = std::min(list.find(',', start), list.size());
+        config.concurrencies.push_back(parse_concurrency(flag, list.substr(start, end - start)));
+        start = end + 1;
+      }
+    } else if (flag == "--plot") parsed.plot = value();
+    else if (flag == "--fsync") config.fsync = true;
     else if (flag == "--max-workers")
       config.max_workers = static_cast<unsigned>(parse_count(flag, value()));
     else if (flag == "--reserve") {
@@ -219,6 +239,12 @@ int main(int argc, char** argv) {
     if (wanted("nop"))
       for (unsigned concurrency : config.concurrencies) runner.nop(concurrency);
     progress.clear();
+    if (parsed.plot) {
+      std::ofstream svg(*parsed.plot);
+      tempfile_bench::write_plot(svg, runner.rows());
+      svg.close();
+      if (!svg) throw std::runtime_error("--plot: cannot write " + parsed.plot->string());
+    }
     if (parsed.json)
       tempfile_bench::print_json(std::cout, runner.rows());
     else
