@@ -10,10 +10,37 @@
 namespace tempfile {
 
 spooled_temporary_file::spooled_temporary_file(io_ring& ring, options opts)
-    : ring_(&ring),
+    : ring_user(&ring),
       opts_(std::move(opts)),
       mode_(file_mode::parse(opts_.mode())),
       memory_(opts_.memory_budget()) {}
+
+spooled_temporary_file::spooled_temporary_file(spooled_temporary_file&& other) noexcept
+    : ring_user(nullptr), memory_(nullptr), closed_(true) {
+  swap(other);
+}
+
+spooled_temporary_file& spooled_temporary_file::operator=(
+    spooled_temporary_file&& other) noexcept {
+  spooled_temporary_file(std::move(other)).swap(*this);  // the temporary takes ours down
+  return *this;
+}
+
+void spooled_temporary_file::swap(spooled_temporary_file& other) noexcept {
+  using std::swap;
+  swap_rings(other);
+  swap(opts_, other.opts_);
+  swap(mode_, other.mode_);
+  swap(memory_, other.memory_);
+  swap(pos_, other.pos_);
+  swap(file_, other.file_);
+  swap(closed_, other.closed_);
+}
+
+io_ring& spooled_temporary_file::ring() const {
+  if (!attached_ring()) fail(EBADF, "I/O on a file whose io_ring was destroyed");
+  return *attached_ring();
+}
 
 void spooled_temporary_file::fail(int error, const char* operation) const {
   throw std::system_error(error, std::generic_category(),
@@ -22,6 +49,7 @@ void spooled_temporary_file::fail(int error, const char* operation) const {
 
 void spooled_temporary_file::check_open() const {
   if (closed()) fail(EBADF, "I/O on closed file");
+  ring();
 }
 
 bool spooled_temporary_file::closed() const noexcept {
@@ -36,7 +64,7 @@ task<void> spooled_temporary_file::rollover() {
   check_open();
   if (file_) co_return;
   // Either every byte reaches the file or the memory copy stays the only one.
-  temporary_file file = co_await temporary_file::create(*ring_, opts_);
+  temporary_file file = co_await temporary_file::create(ring(), opts_);
   const auto pieces = memory_.pieces();
   for (const std::span<const std::byte> piece : pieces) co_await file.write(piece);
   co_await file.flush();
@@ -68,18 +96,30 @@ task<int> spooled_temporary_file::fileno() {
 }
 
 task<void> spooled_temporary_file::link(std::filesystem::path target) {
+  return publish(std::move(target), false);
+}
+
+task<void> spooled_temporary_file::replace(std::filesystem::path target) {
+  return publish(std::move(target), true);
+}
+
+task<void> spooled_temporary_file::publish(std::filesystem::path target, bool replacing) {
   check_open();
-  if (file_) {
-    co_await file_->link(target);
-    co_return;
+  temporary_file* file = file_ ? &*file_ : nullptr;
+  std::optional<temporary_file> staging;
+  if (!file) {  // in memory: a file of its own in the target's directory, then gone
+    const std::filesystem::path absolute = std::filesystem::absolute(target);
+    staging.emplace(co_await temporary_file::create(
+        ring(), options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path())));
+    const auto pieces = memory_.pieces();
+    for (const std::span<const std::byte> piece : pieces) co_await staging->write(piece);
+    file = &*staging;
   }
-  const std::filesystem::path absolute = std::filesystem::absolute(target);
-  temporary_file staging = co_await temporary_file::create(
-      *ring_, options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path()));
-  const auto pieces = memory_.pieces();
-  for (const std::span<const std::byte> piece : pieces) co_await staging.write(piece);
-  co_await staging.link(absolute);
-  co_await staging.close();
+  if (replacing)
+    co_await file->replace(target);
+  else
+    co_await file->link(target);
+  if (staging) co_await staging->close();
 }
 
 void spooled_temporary_file::write_to_memory(std::span<const std::byte> data) {

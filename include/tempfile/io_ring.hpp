@@ -25,7 +25,13 @@ namespace tempfile {
 /// ring the constructing thread uses, as the last ring constructed on it set them.
 struct ring_options {
   unsigned entries = 256;    ///< submission queue size (at least 2, rounded up to a power of two)
-  unsigned max_workers = 0;  ///< io-wq worker cap per kind; 0: the number of online CPUs
+  /// io-wq worker cap per kind; 0: the CQ size, the most ops this ring keeps in flight.
+  /// Blocking ops (fsync, O_CREAT opens, unlinks) each hold a worker while they wait: with
+  /// a cap of the CPU count only two fsyncs were ever in flight here, and a journal
+  /// cannot batch what it never sees. Measured (bench/README.md, "io-wq worker cap"): the
+  /// CQ size made durable publishing at 128 in flight several times faster than a cap of
+  /// 2 or 8, and left small creates unchanged. Idle workers exit on their own.
+  unsigned max_workers = 0;
   bool sqpoll = false;       ///< kernel thread polls the SQ (excludes DEFER_TASKRUN)
   unsigned cq_entries = 0;   ///< completion queue size; 0: twice `entries`
   /// IORING_SETUP_DEFER_TASKRUN when the kernel has it: measured 9-12 % faster NOPs at
@@ -95,6 +101,7 @@ class ring_op {
   friend class tempfile::io_ring;
   friend class op_list;
   friend class linked_ops;
+  friend class yield_op;
   // completed: reaped, the waiting coroutine queued but not yet resumed (a linked pair
   // queues its follower's).
   enum class stage : unsigned char { prepared, backlogged, in_flight, completed, consumed };
@@ -184,6 +191,44 @@ class [[nodiscard]] linked_ops {
 
 class spawned_promise;
 
+/// Something that uses a ring between operations: a file. The ring tells each user it still
+/// has when it is destroyed first, while it still works, so the user can finish with it
+/// (wait out its operations, write back what it buffers); the user is detached afterwards
+/// and `ring()` is null.
+class ring_user {
+ public:
+  ring_user(const ring_user&) = delete;
+  ring_user& operator=(const ring_user&) = delete;
+
+ protected:
+  explicit ring_user(io_ring* ring) noexcept { attach(ring); }
+  ~ring_user() { detach(); }
+  /// Called from `~io_ring` before its operations are cancelled.
+  virtual void ring_destroyed() noexcept = 0;
+  io_ring* attached_ring() const noexcept { return ring_; }
+  /// Exchanges the rings the two users are attached to (for move operations).
+  void swap_rings(ring_user& other) noexcept;
+
+ private:
+  friend class tempfile::io_ring;
+  void attach(io_ring* ring) noexcept;
+  void detach() noexcept;
+
+  io_ring* ring_ = nullptr;
+  ring_user* prev_ = nullptr;  // the ring's intrusive list of users
+  ring_user* next_ = nullptr;
+};
+
+/// The awaiter of `io_ring::yield`: an op that never reaches the kernel, queued as already
+/// completed. So, like any completed op, destroying its coroutine while it waits drops the
+/// queue entry, and a ring destroyed first cuts it loose.
+class yield_op : public ring_op {
+ public:
+  explicit yield_op(io_ring& ring) noexcept : ring_op(ring, nullptr) {}
+  void await_suspend(std::coroutine_handle<> waiting) noexcept;
+  void await_resume() noexcept { (void)take_result(); }
+};
+
 /// For tests: rings constructed on this thread act as if the kernel lacked the feature
 /// `name` (as `io_ring`'s error names it); an empty name ends the simulation.
 void simulate_missing_ring_feature(std::string_view name) noexcept;
@@ -225,20 +270,28 @@ class io_ring {
   void run();
 
   /// Reschedules the awaiting coroutine after everything already runnable.
-  auto yield() noexcept {
-    struct awaiter {
-      io_ring& ring;
-      bool await_ready() const noexcept { return false; }
-      void await_suspend(std::coroutine_handle<> h) { ring.ready_.push_back({h, nullptr}); }
-      void await_resume() const noexcept {}
-    };
-    return awaiter{*this};
-  }
+  detail::yield_op yield() noexcept { return detail::yield_op(*this); }
 
+  /// One turn of the loop that never sleeps, for an outside event loop: submits what is
+  /// queued, reaps what completed and resumes what became runnable. Returns how many
+  /// coroutines it resumed; rethrows the first exception a spawned task threw, as `run`.
+  /// Must not be called from a coroutine running on this ring.
+  std::size_t poll();
+  /// A descriptor (an eventfd, owned by the ring) that is readable whenever `poll` has
+  /// work: a completion to reap (also under DEFER_TASKRUN, where the ring's own fd is not),
+  /// a spawned or yielding coroutine to resume, or an op waiting for a free slot. `poll`
+  /// consumes the readiness.
+  int poll_fd();
+
+  /// Counters of submissions and completions since construction.
   const ring_stats& stats() const noexcept { return stats_; }
+  /// Submission queue size the kernel granted.
   unsigned sq_entries() const noexcept { return ring_.sq.ring_entries; }
+  /// Completion queue size: also the cap on operations in flight.
   unsigned cq_entries() const noexcept { return ring_.cq.ring_entries; }
+  /// The `IORING_SETUP_*` flags the ring was created with.
   unsigned setup_flags() const noexcept { return ring_.flags; }
+  /// The options the ring was constructed with.
   const ring_options& options() const noexcept { return options_; }
   /// Whether the kernel implements `opcode` (an `IORING_OP_*` value).
   bool supports(unsigned opcode) const noexcept {
@@ -266,6 +319,8 @@ class io_ring {
   friend class detail::ring_op;
   friend class detail::linked_ops;
   friend class detail::spawned_promise;
+  friend class detail::ring_user;
+  friend class detail::yield_op;
 
   /// What the loop resumes next: a coroutine (yield, spawn), or the waiter of a completed op.
   struct ready_entry {
@@ -275,6 +330,20 @@ class io_ring {
 
   void configure_io_wq();
   void refuse_if_driven() const;
+  /// Marks the ring driven (run, sync_wait, poll) for a scope; refuses a nested drive.
+  class driving_scope {
+   public:
+    explicit driving_scope(io_ring& ring) : ring_(ring) {
+      ring_.refuse_if_driven();
+      ring_.driving_ = true;
+    }
+    ~driving_scope() { ring_.driving_ = false; }
+    driving_scope(const driving_scope&) = delete;
+    driving_scope& operator=(const driving_scope&) = delete;
+
+   private:
+    io_ring& ring_;
+  };
   template <class Done>
   void loop_until(Done done);
   void run_ready();
@@ -309,6 +378,7 @@ class io_ring {
   io_uring_sqe* internal_sqe();
   void abandon(detail::ring_op& op) noexcept;
   void cancel_all_and_drain() noexcept;
+  void signal_poll_fd() noexcept;  // poll_fd becomes readable, if there is one
 
   io_uring ring_{};
   ring_options options_;
@@ -320,15 +390,23 @@ class io_ring {
   std::vector<ready_entry> ready_;
   std::vector<ready_entry> resuming_;
   detail::spawned_promise* spawned_ = nullptr;  // intrusive list of live detached tasks
+  detail::ring_user* users_ = nullptr;          // intrusive list of attached files
   std::exception_ptr spawned_error_;
   bool driving_ = false;
   ring_stats stats_;
   std::vector<std::pair<const void*, std::unique_ptr<detail::ring_extension>>> extensions_;
+  unique_fd poll_signal_;  // poll_fd: an eventfd registered with the ring
 };
 
 inline void detail::ring_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
   waiting_ = waiting;
   ring_->enqueue(*this);
+}
+
+inline void detail::yield_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
+  waiting_ = waiting;
+  stage_ = stage::completed;
+  ring_->ready_.push_back({{}, this});
 }
 
 inline void detail::linked_ops::await_suspend(std::coroutine_handle<> waiting) noexcept {
