@@ -10,6 +10,9 @@ namespace tempfile::detail {
 /// Up to `Kept` released blocks of `BlockSize` bytes per thread. A new owner then writes to
 /// pages already faulted in rather than to fresh ones, and takes no allocator lock. A block
 /// may be released on another thread than the one that took it: it joins that thread's cache.
+/// Blocks start on a page boundary, so copies into them run at the same speed whatever the
+/// heap's layout (an unaligned destination just past its source, modulo 4 KiB, halves the
+/// speed of a 4 KiB memcpy).
 template <std::size_t BlockSize, std::size_t Kept>
 class block_cache {
  public:
@@ -19,7 +22,7 @@ class block_cache {
   /// An uninitialised block: a released one if this thread kept any.
   static std::byte* take() {
     std::vector<std::byte*>& free = of_this_thread().free_;
-    if (free.empty()) return static_cast<std::byte*>(::operator new(BlockSize));
+    if (free.empty()) return static_cast<std::byte*>(::operator new(BlockSize, alignment));
     std::byte* block = free.back();
     free.pop_back();
     return block;
@@ -31,13 +34,15 @@ class block_cache {
     if (free.size() < Kept)
       free.push_back(block);  // capacity reserved: cannot throw
     else
-      ::operator delete(block);
+      ::operator delete(block, alignment);
   }
 
  private:
+  static constexpr std::align_val_t alignment{4096};
+
   block_cache() { free_.reserve(Kept); }
   ~block_cache() {
-    for (std::byte* block : free_) ::operator delete(block);
+    for (std::byte* block : free_) ::operator delete(block, alignment);
   }
   static block_cache& of_this_thread() {
     thread_local block_cache cache;
