@@ -43,7 +43,9 @@ class options {
   options& max_size(std::size_t value) { max_size_ = value; return *this; }
   /// Sets `ignore_cleanup_errors()`.
   options& ignore_cleanup_errors(bool value) { ignore_cleanup_errors_ = value; return *this; }
+  /// Sets `permissions()`.
   options& permissions(mode_t value) { permissions_ = value; return *this; }
+  /// Sets `durable()`.
   options& durable(bool value) { durable_ = value; return *this; }
 
   /// Appended to generated names; default "".

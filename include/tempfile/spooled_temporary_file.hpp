@@ -39,6 +39,7 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   explicit spooled_temporary_file(io_ring& ring, options opts = options());
   /// The moved-from file is closed and owns nothing.
   spooled_temporary_file(spooled_temporary_file&& other) noexcept;
+  /// Closes this file (as the destructor would), then takes `other`'s; `other` owns nothing.
   spooled_temporary_file& operator=(spooled_temporary_file&& other) noexcept;
 
   /// Moves the data to a file on disk. Idempotent.
