@@ -238,6 +238,7 @@ io_ring::~io_ring() {
 
 void io_ring::spawn(task<void> t) {
   ready_.push_back({run_detached(*this, std::move(t)).handle, nullptr});
+  signal_poll_fd();
 }
 
 void io_ring::run() {
@@ -260,12 +261,7 @@ void io_ring::refuse_if_driven() const {
 
 template <class Done>
 void io_ring::loop_until(Done done) {
-  refuse_if_driven();
-  driving_ = true;
-  struct reset {
-    bool& flag;
-    ~reset() { flag = false; }
-  } guard{driving_};
+  const driving_scope driving(*this);
   for (;;) {
     run_ready();
     if (done()) return;

@@ -42,15 +42,6 @@ task<std::size_t> read_pipe(io_ring& ring, int fd, std::vector<std::byte>& buffe
   co_return co_await ops::read(ring, fd, buffer, 0);
 }
 
-struct pipe_pair {
-  int fds[2];
-  pipe_pair() { REQUIRE(::pipe2(fds, O_CLOEXEC) == 0); }
-  ~pipe_pair() {
-    ::close(fds[0]);
-    ::close(fds[1]);
-  }
-};
-
 }  // namespace
 
 TEST_CASE("sync_wait returns a task value or rethrows its exception", "[runtime]") {
@@ -157,7 +148,7 @@ TEST_CASE("10,000 concurrent writes through a tiny CQ land intact", "[runtime][b
 TEST_CASE("destroying a task with a read in flight cancels it before the buffer goes",
           "[runtime][lifetime]") {
   io_ring ring;
-  pipe_pair pipe;
+  test::pipe_pair pipe;
   auto buffer = std::make_unique<std::vector<std::byte>>(64);
   {
     auto reader = read_pipe(ring, pipe.fds[0], *buffer);
@@ -175,7 +166,7 @@ TEST_CASE("destroying a task with a read in flight cancels it before the buffer 
 
 TEST_CASE("destroying the ring with spawned tasks mid-read cancels everything",
           "[runtime][lifetime]") {
-  pipe_pair pipe;
+  test::pipe_pair pipe;
   std::vector<std::vector<std::byte>> buffers(16, std::vector<std::byte>(32));
   {
     io_ring ring;
@@ -193,7 +184,7 @@ TEST_CASE("destroying the ring with spawned tasks mid-read cancels everything",
 }
 
 TEST_CASE("a task outliving its ring is destroyed safely afterwards", "[runtime][lifetime]") {
-  pipe_pair pipe;
+  test::pipe_pair pipe;
   std::vector<std::byte> buffer(16);
   task<std::size_t> reader;
   {
@@ -209,7 +200,7 @@ TEST_CASE("a task outliving its ring is destroyed safely afterwards", "[runtime]
 TEST_CASE("an op waiting in the backlog is dropped cleanly when its task dies",
           "[runtime][lifetime]") {
   io_ring ring(ring_options{.entries = 1, .cq_entries = 2});
-  pipe_pair pipe;
+  test::pipe_pair pipe;
   std::vector<std::vector<std::byte>> buffers(8, std::vector<std::byte>(8));
   {
     std::vector<task<std::size_t>> readers;
@@ -357,7 +348,7 @@ TEST_CASE("a close still waiting for a ring slot when its task dies leaks no des
 namespace {
 
 /// A pipe whose buffer is full: a blocking write to `fds[1]` waits until cancelled.
-struct full_pipe : pipe_pair {
+struct full_pipe : test::pipe_pair {
   full_pipe() {
     REQUIRE(::fcntl(fds[1], F_SETFL, O_NONBLOCK) == 0);
     const std::string chunk(4096, 'p');

@@ -2,6 +2,7 @@
 // Helpers shared by the tests: scratch directories, descriptor counts, error matchers.
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <stdlib.h>
@@ -77,6 +78,19 @@ class tiny_tmpfs {
   std::filesystem::path where_;
   bool mounted_ = false;
   int error_ = 0;
+};
+
+/// A pipe (close-on-exec), closed at the end of the test: a read of it nobody writes to
+/// stays in flight until cancelled.
+struct pipe_pair {
+  int fds[2];
+  pipe_pair() { REQUIRE(::pipe2(fds, O_CLOEXEC) == 0); }
+  ~pipe_pair() {
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+  pipe_pair(const pipe_pair&) = delete;
+  pipe_pair& operator=(const pipe_pair&) = delete;
 };
 
 /// Number of descriptors this process has open.

@@ -101,6 +101,7 @@ class ring_op {
   friend class tempfile::io_ring;
   friend class op_list;
   friend class linked_ops;
+  friend class yield_op;
   // completed: reaped, the waiting coroutine queued but not yet resumed (a linked pair
   // queues its follower's).
   enum class stage : unsigned char { prepared, backlogged, in_flight, completed, consumed };
@@ -218,6 +219,16 @@ class ring_user {
   ring_user* next_ = nullptr;
 };
 
+/// The awaiter of `io_ring::yield`: an op that never reaches the kernel, queued as already
+/// completed. So, like any completed op, destroying its coroutine while it waits drops the
+/// queue entry, and a ring destroyed first cuts it loose.
+class yield_op : public ring_op {
+ public:
+  explicit yield_op(io_ring& ring) noexcept : ring_op(ring, nullptr) {}
+  void await_suspend(std::coroutine_handle<> waiting) noexcept;
+  void await_resume() noexcept { (void)take_result(); }
+};
+
 /// For tests: rings constructed on this thread act as if the kernel lacked the feature
 /// `name` (as `io_ring`'s error names it); an empty name ends the simulation.
 void simulate_missing_ring_feature(std::string_view name) noexcept;
@@ -259,15 +270,18 @@ class io_ring {
   void run();
 
   /// Reschedules the awaiting coroutine after everything already runnable.
-  auto yield() noexcept {
-    struct awaiter {
-      io_ring& ring;
-      bool await_ready() const noexcept { return false; }
-      void await_suspend(std::coroutine_handle<> h) { ring.ready_.push_back({h, nullptr}); }
-      void await_resume() const noexcept {}
-    };
-    return awaiter{*this};
-  }
+  detail::yield_op yield() noexcept { return detail::yield_op(*this); }
+
+  /// One turn of the loop that never sleeps, for an outside event loop: submits what is
+  /// queued, reaps what completed and resumes what became runnable. Returns how many
+  /// coroutines it resumed; rethrows the first exception a spawned task threw, as `run`.
+  /// Must not be called from a coroutine running on this ring.
+  std::size_t poll();
+  /// A descriptor (an eventfd, owned by the ring) that is readable whenever `poll` has
+  /// work: a completion to reap (also under DEFER_TASKRUN, where the ring's own fd is not),
+  /// a spawned or yielding coroutine to resume, or an op waiting for a free slot. `poll`
+  /// consumes the readiness.
+  int poll_fd();
 
   /// Counters of submissions and completions since construction.
   const ring_stats& stats() const noexcept { return stats_; }
@@ -306,6 +320,7 @@ class io_ring {
   friend class detail::linked_ops;
   friend class detail::spawned_promise;
   friend class detail::ring_user;
+  friend class detail::yield_op;
 
   /// What the loop resumes next: a coroutine (yield, spawn), or the waiter of a completed op.
   struct ready_entry {
@@ -315,6 +330,20 @@ class io_ring {
 
   void configure_io_wq();
   void refuse_if_driven() const;
+  /// Marks the ring driven (run, sync_wait, poll) for a scope; refuses a nested drive.
+  class driving_scope {
+   public:
+    explicit driving_scope(io_ring& ring) : ring_(ring) {
+      ring_.refuse_if_driven();
+      ring_.driving_ = true;
+    }
+    ~driving_scope() { ring_.driving_ = false; }
+    driving_scope(const driving_scope&) = delete;
+    driving_scope& operator=(const driving_scope&) = delete;
+
+   private:
+    io_ring& ring_;
+  };
   template <class Done>
   void loop_until(Done done);
   void run_ready();
@@ -349,6 +378,7 @@ class io_ring {
   io_uring_sqe* internal_sqe();
   void abandon(detail::ring_op& op) noexcept;
   void cancel_all_and_drain() noexcept;
+  void signal_poll_fd() noexcept;  // poll_fd becomes readable, if there is one
 
   io_uring ring_{};
   ring_options options_;
@@ -365,11 +395,18 @@ class io_ring {
   bool driving_ = false;
   ring_stats stats_;
   std::vector<std::pair<const void*, std::unique_ptr<detail::ring_extension>>> extensions_;
+  unique_fd poll_signal_;  // poll_fd: an eventfd registered with the ring
 };
 
 inline void detail::ring_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
   waiting_ = waiting;
   ring_->enqueue(*this);
+}
+
+inline void detail::yield_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
+  waiting_ = waiting;
+  stage_ = stage::completed;
+  ring_->ready_.push_back({{}, this});
 }
 
 inline void detail::linked_ops::await_suspend(std::coroutine_handle<> waiting) noexcept {

@@ -1,0 +1,23 @@
+#pragma once
+// What the upload server is told on its command line.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+
+namespace upload_server {
+
+struct config {
+  unsigned short port = 8080;
+  std::filesystem::path store;           // where uploads are published (required)
+  std::size_t max_memory = 1 << 20;      // bytes of one upload kept in memory before disk
+  std::uint64_t max_body = 64ull << 20;  // larger bodies get 413
+  bool durable = false;                  // published files and names reach stable storage
+  bool sync = false;                     // blocking write/fsync in the handlers, no ring
+};
+
+/// Parses `--port N --store DIR --max-memory BYTES --max-body BYTES --durable --sync`;
+/// throws std::invalid_argument naming the bad argument.
+config parse_command_line(int argc, char** argv);
+
+}  // namespace upload_server

@@ -1,0 +1,62 @@
+// An HTTP/1.1 upload server on Boost.Beast and the tempfile library. Uploads are spooled
+// (memory up to --max-memory, then an unnamed file in the store) and published atomically.
+//   upload_server --store DIR [--port N] [--max-memory BYTES] [--max-body BYTES]
+//                 [--durable] [--sync]
+//   PUT /name   store the body as `name` (201; 409 if taken)
+//   POST /      store the body under a name the server picks (201, Location)
+//   GET /name   the stored file
+//   GET /health 200 at once
+// SIGINT/SIGTERM: uploads in flight are abandoned, nothing partial is published.
+
+#include <boost/asio/io_context.hpp>
+
+#include <tempfile/asio.hpp>
+#include <tempfile/io_ring.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+#include "config.hpp"
+#include "server.hpp"
+#include "storage.hpp"
+
+int main(int argc, char** argv) {
+  upload_server::config settings;
+  try {
+    settings = upload_server::parse_command_line(argc, argv);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr,
+                 "upload_server: %s\nusage: upload_server --store DIR [--port N] "
+                 "[--max-memory BYTES] [--max-body BYTES] [--durable] [--sync]\n",
+                 e.what());
+    return 2;
+  }
+  try {
+    boost::asio::io_context context(1);
+    // One thread: it owns the ring and runs the context that drives it.
+    std::optional<tempfile::io_ring> ring;
+    std::optional<tempfile::asio::ring_attachment> attachment;
+    std::unique_ptr<upload_server::storage> files;
+    if (settings.sync) {
+      files = upload_server::make_sync_storage(settings);
+    } else {
+      ring.emplace();
+      attachment.emplace(context, *ring);
+      files = upload_server::make_ring_storage(*ring, settings);
+    }
+    upload_server::server server(context, settings, *files, [&] { attachment.reset(); });
+    server.start();
+    std::printf("upload_server: listening on port %u, storing in %s%s%s\n", server.port(),
+                settings.store.c_str(), settings.durable ? ", durable" : "",
+                settings.sync ? ", synchronous" : "");
+    std::fflush(stdout);
+    context.run();
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "upload_server: %s\n", e.what());
+    return 1;
+  }
+}

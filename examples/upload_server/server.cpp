@@ -1,0 +1,77 @@
+#include "server.hpp"
+
+#include <csignal>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "exchange.hpp"
+
+namespace upload_server {
+
+using tcp = net::ip::tcp;
+
+server::server(net::io_context& context, const config& settings, storage& files,
+               std::function<void()> on_stopped)
+    : context_(context),
+      settings_(settings),
+      files_(files),
+      on_stopped_(std::move(on_stopped)),
+      acceptor_(context, tcp::endpoint(tcp::v4(), settings.port)),
+      signals_(context, SIGINT, SIGTERM) {}
+
+unsigned short server::port() const { return acceptor_.local_endpoint().port(); }
+
+void server::start() {
+  net::co_spawn(context_, accept_connections(), net::detached);
+  signals_.async_wait([this](const boost::system::error_code& error, int) {
+    if (!error) stop();
+  });
+}
+
+net::awaitable<void> server::accept_connections() {
+  while (!stopping_) {
+    auto [error, socket] = co_await acceptor_.async_accept(net::as_tuple(net::use_awaitable));
+    if (error == net::error::operation_aborted) co_return;
+    if (error) continue;  // e.g. out of descriptors: the connections already open go on
+    socket.set_option(tcp::no_delay(true));
+    auto connection = connections_.emplace(connections_.end());
+    net::co_spawn(context_, serve(std::move(socket)),
+                  net::bind_cancellation_slot(connection->slot(), [this, connection](std::exception_ptr) {
+                    // Erased later: the signal's slot belongs to the coroutine just ended.
+                    net::post(context_, [this, connection] {
+                      connections_.erase(connection);
+                      connection_ended();
+                    });
+                  }));
+  }
+}
+
+net::awaitable<void> server::serve(tcp::socket socket) {
+  boost::beast::flat_buffer buffer;
+  while (co_await answer_one(socket, buffer, settings_, files_)) {
+  }
+  boost::system::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+void server::stop() {
+  stopping_ = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  // Each connection's current operation, a socket read or a step on the ring, is cancelled;
+  // an upload's destructor then drops its data and its temporary file.
+  for (auto& connection : connections_) connection.emit(net::cancellation_type::terminal);
+  connection_ended();
+}
+
+void server::connection_ended() {
+  if (stopping_ && connections_.empty() && on_stopped_) std::exchange(on_stopped_, nullptr)();
+}
+
+}  // namespace upload_server

@@ -1,0 +1,114 @@
+// The --sync storage: what adopting a synchronous temp-file library looks like. The same
+// spooling (memory up to --max-memory, then an O_TMPFILE in the store) with blocking
+// write, fsync and linkat calls made inside the handlers.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "storage.hpp"
+
+namespace upload_server {
+namespace {
+
+[[noreturn]] void fail(const char* call, const std::filesystem::path& path) {
+  throw std::system_error(errno, std::generic_category(), std::string(call) + " " + path.string());
+}
+
+class sync_upload final : public upload {
+ public:
+  sync_upload(const config& settings, int store_fd) : settings_(settings), store_fd_(store_fd) {}
+
+  net::awaitable<void> append(std::span<const std::byte> data) override {
+    if (!file_ && memory_.size() + data.size() <= settings_.max_memory) {
+      memory_.insert(memory_.end(), data.begin(), data.end());
+      co_return;
+    }
+    spill();
+    write_all(data);
+  }
+
+  net::awaitable<void> publish(std::string name) override {
+    spill();
+    if (settings_.durable && ::fsync(file_.get()) != 0) fail("fsync", settings_.store / name);
+    const std::string proc = "/proc/self/fd/" + std::to_string(file_.get());
+    if (::linkat(AT_FDCWD, proc.c_str(), store_fd_, name.c_str(), AT_SYMLINK_FOLLOW) != 0)
+      fail("linkat", settings_.store / name);
+    if (settings_.durable && ::fsync(store_fd_) != 0) fail("fsync", settings_.store);
+    co_return;
+  }
+
+ private:
+  void spill() {
+    if (file_) return;
+    file_.reset(::openat(store_fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (!file_) fail("open(O_TMPFILE)", settings_.store);
+    write_all(memory_);
+    memory_ = {};
+  }
+
+  void write_all(std::span<const std::byte> data) {
+    while (!data.empty()) {
+      const ssize_t n = ::pwrite(file_.get(), data.data(), data.size(), static_cast<off_t>(size_));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail("pwrite", settings_.store);
+      }
+      size_ += static_cast<std::uint64_t>(n);
+      data = data.subspan(static_cast<std::size_t>(n));
+    }
+  }
+
+  const config& settings_;
+  int store_fd_;
+  std::vector<std::byte> memory_;
+  tempfile::unique_fd file_;
+  std::uint64_t size_ = 0;
+};
+
+class sync_storage final : public storage {
+ public:
+  explicit sync_storage(const config& settings)
+      : settings_(settings), store_(open_store(settings.store)) {}
+
+  std::unique_ptr<upload> begin_upload() override {
+    return std::make_unique<sync_upload>(settings_, store_.get());
+  }
+
+  net::awaitable<tempfile::unique_fd> open(std::string name) override {
+    tempfile::unique_fd fd(::openat(store_.get(), name.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) fail("open", settings_.store / name);
+    co_return fd;
+  }
+
+  net::awaitable<std::size_t> read(int fd, std::span<std::byte> buffer,
+                                   std::uint64_t offset) override {
+    for (;;) {
+      const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(offset));
+      if (n >= 0) co_return static_cast<std::size_t>(n);
+      if (errno != EINTR) fail("pread", settings_.store);
+    }
+  }
+
+ private:
+  const config& settings_;
+  tempfile::unique_fd store_;
+};
+
+}  // namespace
+
+std::unique_ptr<storage> make_sync_storage(const config& settings) {
+  return std::make_unique<sync_storage>(settings);
+}
+
+tempfile::unique_fd open_store(const std::filesystem::path& store) {
+  tempfile::unique_fd fd(::open(store.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) fail("open", store);
+  return fd;
+}
+
+}  // namespace upload_server
