@@ -34,6 +34,12 @@ constexpr std::array legends = {
                     "batches of N",
                     "each NOP also resumes the coroutine awaiting it, which raw liburing's "
                     "loop does not (bench/README.md, \"tempfile_nop_bench\")"},
+    scenario_legend{"publish",
+                    "one durable publish per op: temporary_file::create, write, link with "
+                    "durable(true), close vs the same syscalls on one thread (or N threads)",
+                    "one at a time, every step adds an io-wq hand-off to the wait for the "
+                    "syncs; with many in flight the syncs overlap (bench/README.md, "
+                    "\"Idle CPUs\")"},
 };
 
 }  // namespace
