@@ -38,7 +38,7 @@ std::size_t buffer_capacity(long buffering) {
 
 buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
                              std::filesystem::path description)
-    : ring_user(&ring),
+    : ring_user(&ring, &finish_without_ring),
       fd_(std::move(fd)),
       mode_(std::move(mode)),
       description_(std::move(description)),
@@ -46,7 +46,10 @@ buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long b
       writes_behind_(buffering < 0 || buffering == 1),
       closed_(false) {}
 
-buffered_file::buffered_file(buffered_file&& other) noexcept : ring_user(nullptr) { swap(other); }
+buffered_file::buffered_file(buffered_file&& other) noexcept
+    : ring_user(nullptr, &finish_without_ring) {
+  swap(other);
+}
 
 buffered_file& buffered_file::operator=(buffered_file&& other) noexcept {
   buffered_file(std::move(other)).swap(*this);  // the temporary takes our old file down
@@ -86,13 +89,14 @@ buffered_file::~buffered_file() {
     ::unlink(removal_path_.c_str());
 }
 
-void buffered_file::ring_destroyed() noexcept {
-  behind_write_ = {};  // waits out or cancels the background write while the ring works
-  if (closed_) return;
-  write_back_now();
-  behind_len_ = 0;
-  dirty_ = false;
-  buffer_len_ = 0;
+void buffered_file::finish_without_ring(ring_user& self) noexcept {
+  auto& file = static_cast<buffered_file&>(self);
+  file.behind_write_ = {};  // waits out or cancels the background write while the ring works
+  if (file.closed_) return;
+  file.write_back_now();
+  file.behind_len_ = 0;
+  file.dirty_ = false;
+  file.buffer_len_ = 0;
 }
 
 void buffered_file::check_attached() const {

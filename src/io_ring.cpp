@@ -228,7 +228,7 @@ io_ring::~io_ring() {
     std::coroutine_handle<detail::spawned_promise>::from_promise(*spawned_).destroy();
   // Files that outlive the ring finish with it now, while it still works.
   while (detail::ring_user* user = users_) {
-    user->ring_destroyed();
+    if (user->on_ring_destroyed_) user->on_ring_destroyed_(*user);
     user->detach();
   }
   extensions_.clear();

@@ -10,13 +10,13 @@
 namespace tempfile {
 
 spooled_temporary_file::spooled_temporary_file(io_ring& ring, options opts)
-    : ring_user(&ring),
+    : ring_user(&ring, nullptr),  // memory needs no writing back when the ring goes
       opts_(std::move(opts)),
       mode_(file_mode::parse(opts_.mode())),
       memory_(opts_.memory_budget()) {}
 
 spooled_temporary_file::spooled_temporary_file(spooled_temporary_file&& other) noexcept
-    : ring_user(nullptr), memory_(nullptr), closed_(true) {
+    : ring_user(nullptr, nullptr), memory_(nullptr), closed_(true) {
   swap(other);
 }
 

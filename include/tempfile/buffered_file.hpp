@@ -125,7 +125,7 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   void check_writable() const;
   void ensure_buffer();
   void write_back_now() noexcept;
-  void ring_destroyed() noexcept override;
+  static void finish_without_ring(ring_user& self) noexcept;
   void close_detached();
   void swap(buffered_file& other) noexcept;
 

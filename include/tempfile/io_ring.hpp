@@ -194,17 +194,23 @@ class spawned_promise;
 /// Something that uses a ring between operations: a file. The ring tells each user it still
 /// has when it is destroyed first, while it still works, so the user can finish with it
 /// (wait out its operations, write back what it buffers); the user is detached afterwards
-/// and `ring()` is null.
+/// and `attached_ring()` is null.
 class ring_user {
  public:
   ring_user(const ring_user&) = delete;
   ring_user& operator=(const ring_user&) = delete;
 
  protected:
-  explicit ring_user(io_ring* ring) noexcept { attach(ring); }
+  /// What the user does when the ring goes first, called from `~io_ring` before its
+  /// operations are cancelled (null: nothing). A function, not a virtual: files stay
+  /// free of vtables.
+  using ring_destroyed_fn = void (*)(ring_user& self) noexcept;
+
+  ring_user(io_ring* ring, ring_destroyed_fn on_ring_destroyed) noexcept
+      : on_ring_destroyed_(on_ring_destroyed) {
+    attach(ring);
+  }
   ~ring_user() { detach(); }
-  /// Called from `~io_ring` before its operations are cancelled.
-  virtual void ring_destroyed() noexcept = 0;
   io_ring* attached_ring() const noexcept { return ring_; }
   /// Exchanges the rings the two users are attached to (for move operations).
   void swap_rings(ring_user& other) noexcept;
@@ -215,6 +221,7 @@ class ring_user {
   void detach() noexcept;
 
   io_ring* ring_ = nullptr;
+  ring_destroyed_fn on_ring_destroyed_;
   ring_user* prev_ = nullptr;  // the ring's intrusive list of users
   ring_user* next_ = nullptr;
 };

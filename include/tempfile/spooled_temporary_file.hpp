@@ -102,7 +102,6 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   /// The ring to roll over on; throws EBADF once it has been destroyed: a spool whose
   /// ring is gone refuses all I/O but `close`.
   io_ring& ring() const;
-  void ring_destroyed() noexcept override {}  // memory needs no writing back
   void swap(spooled_temporary_file& other) noexcept;
   task<void> publish(std::filesystem::path target, bool replacing);
   [[noreturn]] void fail(int error, const char* operation) const;
