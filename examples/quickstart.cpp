@@ -1,5 +1,5 @@
-// Spools a greeting and publishes it as greeting.txt in the temp directory, then writes and
-// reads back a named scratch file. Run it again: it publishes the greeting afresh.
+// Spools a greeting and publishes it as greeting.txt in the temp directory (atomically
+// replacing the previous run's), then writes and reads back a named scratch file.
 #include <tempfile/tempfile.hpp>
 
 #include <cstdint>
@@ -13,8 +13,7 @@ task<void> demo(io_ring& ring, std::filesystem::path target) {
   spooled_temporary_file upload(ring, options().max_size(1 << 20));
   co_await upload.write("hello, ");
   co_await upload.write("world\n");
-  std::filesystem::remove(target);  // link never replaces a file
-  co_await upload.link(target);     // appears whole, or not at all
+  co_await upload.replace(target);  // appears whole, or not at all; replaces an older one
 
   auto scratch = co_await named_temporary_file::create(ring, options().suffix(".log"));
   co_await scratch.write("scratch data\n");
