@@ -4,6 +4,10 @@
 #include <cstdio>
 #include <iomanip>
 #include <sstream>
+#include <string_view>
+#include <utility>
+
+#include "legend.hpp"
 
 namespace tempfile_bench {
 namespace {
@@ -87,6 +91,39 @@ std::string json_string(const std::string& text) {
   return quoted + '"';
 }
 
+// Under the tables: what each scenario shown measures, then, for each scenario with a row
+// below 1 and a known reason, why.
+void print_legend(std::ostream& out, const std::vector<result_row>& rows) {
+  std::vector<const scenario_legend*> shown;
+  for (const auto& row : rows) {
+    const scenario_legend* legend = find_legend(row.scenario);
+    if (legend && std::find(shown.begin(), shown.end(), legend) == shown.end())
+      shown.push_back(legend);
+  }
+  if (shown.empty()) return;
+  std::size_t width = 0;
+  for (const scenario_legend* legend : shown) width = std::max(width, legend->scenario.size());
+  out << '\n';
+  for (const scenario_legend* legend : shown)
+    out << std::left << std::setw(static_cast<int>(width)) << legend->scenario << "  "
+        << legend->meaning << '\n';
+  // Scenarios sharing a reason share its line.
+  std::vector<std::pair<std::string_view, std::string>> reasons;  // reason, scenario names
+  for (const scenario_legend* legend : shown) {
+    const bool below = std::any_of(rows.begin(), rows.end(), [&](const result_row& row) {
+      return row.scenario == legend->scenario && row.ratio() < 1;
+    });
+    if (!below || legend->below_one.empty()) continue;
+    const auto same = std::find_if(reasons.begin(), reasons.end(),
+                                   [&](const auto& r) { return r.first == legend->below_one; });
+    if (same == reasons.end())
+      reasons.emplace_back(legend->below_one, legend->scenario);
+    else
+      same->second += ", " + std::string(legend->scenario);
+  }
+  for (const auto& [reason, names] : reasons) out << "why " << names << " < 1x: " << reason << '\n';
+}
+
 }  // namespace
 
 void print_tables(std::ostream& out, const std::vector<result_row>& rows, int repetitions) {
@@ -100,6 +137,7 @@ void print_tables(std::ostream& out, const std::vector<result_row>& rows, int re
       if (row.dir == group) members.push_back(&row);
     print_table(out, group ? "directory " + *group : "ring (no directory)", members, repetitions);
   }
+  print_legend(out, rows);
 }
 
 void print_json(std::ostream& out, const std::vector<result_row>& rows) {

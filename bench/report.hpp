@@ -41,7 +41,9 @@ struct result_row {
   }
 };
 
-/// One table per directory (the ring-only rows in their own), in the order first seen.
+/// One table per directory (the ring-only rows in their own), in the order first seen, then
+/// a line per scenario shown saying what it measures, and why a ratio below 1 is expected
+/// where the reason is known.
 void print_tables(std::ostream& out, const std::vector<result_row>& rows, int repetitions);
 /// One JSON array, one object per row.
 void print_json(std::ostream& out, const std::vector<result_row>& rows);

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <span>
+#include <string>
+#include <thread>
 #include <utility>
 
 #include <tempfile/tempfile.hpp>
@@ -180,6 +183,42 @@ task<void> library_nops(io_ring& ring, std::size_t count, latency_sampler& laten
   }
 }
 
+// Publishes `count` files durably under fresh names `prefix`N in `dir`, one after another.
+task<void> library_publish_files(io_ring& ring, std::filesystem::path dir, std::string prefix,
+                                 std::size_t count, byte_span payload, latency_sampler& latencies) {
+  options opts;
+  opts.dir(dir).durable(true);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto started = latencies.start();
+    tempfile::temporary_file file = co_await tempfile::temporary_file::create(ring, opts);
+    co_await file.write(payload);
+    co_await file.link(dir / (prefix + std::to_string(i)));
+    co_await file.close();
+    latencies.finish(started);
+  }
+}
+
+// What a synchronous program does for the same: the data synced before the name appears
+// (fdatasync, as the library), the directory synced before the next file.
+void sync_publish_files(const std::filesystem::path& dir, const std::string& prefix,
+                        std::size_t count, byte_span payload, latency_sampler& latencies) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto started = latencies.start();
+    const int fd = sync_open_tmpfile(dir.c_str());
+    sync_pwrite_all(fd, payload, 0);
+    if (::fdatasync(fd) != 0) throw_errno("fdatasync");
+    const std::string source = "/proc/self/fd/" + std::to_string(fd);
+    const std::string target = (dir / (prefix + std::to_string(i))).string();
+    if (::linkat(AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(), AT_SYMLINK_FOLLOW) != 0)
+      throw_errno("linkat");
+    const int dirfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) throw_errno("open directory");
+    if (::fsync(dirfd) != 0) throw_errno("fsync directory");
+    if (::close(dirfd) != 0 || ::close(fd) != 0) throw_errno("close");
+    latencies.finish(started);
+  }
+}
+
 // The library's protocol for one directory: files go to `dir`, buffered as asked.
 options file_options(const std::filesystem::path& dir) {
   options opts;
@@ -193,7 +232,8 @@ scenario_runner::scenario_runner(const bench_config& config,
                                  std::function<void(const std::string&)> progress)
     : config_(config),
       progress_(std::move(progress)),
-      ring_(tempfile::ring_options{.unnamed_file_reserve = config.reserve}),
+      ring_(tempfile::ring_options{.max_workers = config.max_workers,
+                                   .unnamed_file_reserve = config.reserve}),
       payload_(std::max(config.size, pwrite_sweep[std::size(pwrite_sweep) - 1]),
                std::byte{0x5a}) {}
 
@@ -354,6 +394,69 @@ void scenario_runner::nop(unsigned concurrency) {
   rows_.push_back({"nop", std::nullopt, concurrency, 0, 0, false, {results[0], nops},
                    {results[1], nops},
                    "raw liburing, batch " + std::to_string(concurrency)});
+}
+
+void scenario_runner::publish(const std::filesystem::path& dir, unsigned concurrency) {
+  const byte_span payload = byte_span(payload_).first(config_.size);
+  const auto files = static_cast<double>(config_.files);
+  // Every run publishes under names of its own, in a directory removed after the row.
+  std::string pattern = (dir / "tempfile-bench-publish-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) throw_errno("mkdtemp");
+  const std::filesystem::path out = pattern;
+  std::size_t run = 0;
+  auto run_prefix = [&](const char* side) { return side + std::to_string(run++) + "-"; };
+  std::vector<contender> sides = {
+      {"library", [&](latency_sampler& latencies) {
+         const std::string prefix = run_prefix("ring");
+         run_concurrently(ring_, concurrency, [&](unsigned i) {
+           return library_publish_files(ring_, out, prefix + std::to_string(i) + "-",
+                                        share(config_.files, concurrency, i), payload, latencies);
+         });
+       }},
+      {"sync loop", [&](latency_sampler& latencies) {
+         sync_publish_files(out, run_prefix("sync"), config_.files, payload, latencies);
+       }}};
+  if (concurrency > 1)
+    sides.push_back({"thread pool", [&](latency_sampler& latencies) {
+                       const std::string prefix = run_prefix("pool");
+                       std::vector<latency_sampler> samplers(concurrency, latency_sampler(1));
+                       std::vector<std::exception_ptr> errors(concurrency);
+                       {
+                         std::vector<std::jthread> pool;
+                         for (unsigned i = 0; i < concurrency; ++i)
+                           pool.emplace_back([&, i] {
+                             try {
+                               sync_publish_files(out, prefix + std::to_string(i) + "-",
+                                                  share(config_.files, concurrency, i), payload,
+                                                  samplers[i]);
+                             } catch (...) {
+                               errors[i] = std::current_exception();
+                             }
+                           });
+                       }
+                       for (auto& error : errors)
+                         if (error) std::rethrow_exception(error);
+                       for (auto& sampler : samplers)
+                         latencies.samples().insert(latencies.samples().end(),
+                                                    sampler.samples().begin(),
+                                                    sampler.samples().end());
+                     }});
+  const std::string where = dir.string();
+  std::vector<measurement> results;
+  try {
+    results = measure(where + " publish " + size_text(config_.size), concurrency, sides, files);
+  } catch (...) {
+    std::filesystem::remove_all(out);
+    throw;
+  }
+  std::filesystem::remove_all(out);
+  rows_.push_back({"publish", where, concurrency, config_.size, files * config_.size, false,
+                   {results[0], files}, {results[1], files},
+                   "sync open(O_TMPFILE)+pwrite+fdatasync+linkat+fsync(dir)+close"});
+  if (concurrency > 1)
+    rows_.push_back({"publish", where, concurrency, config_.size, files * config_.size, false,
+                     {results[0], files}, {results[2], files},
+                     "the same on " + std::to_string(concurrency) + " threads"});
 }
 
 }  // namespace tempfile_bench

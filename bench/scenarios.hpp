@@ -17,6 +17,8 @@ namespace tempfile_bench {
 /// Scenario names, in the order they run.
 inline const std::vector<std::string> all_scenarios = {"create", "named", "seqwrite", "spool",
                                                        "nop"};
+/// Scenarios run only when asked for: the baselines wait on the disk for every file.
+inline const std::vector<std::string> opt_in_scenarios = {"publish"};
 
 struct bench_config {
   std::vector<std::string> scenarios;      ///< which of all_scenarios to run
@@ -28,6 +30,7 @@ struct bench_config {
   std::size_t nops = 1000000;              ///< NOPs per nop run
   bool fsync = false;
   unsigned reserve = 0;                    ///< the ring's unnamed_file_reserve
+  unsigned max_workers = 0;                ///< the ring's max_workers (0: library default)
   int repetitions = 5;
 };
 
@@ -41,6 +44,9 @@ class scenario_runner {
   void seqwrite(const std::filesystem::path& dir, unsigned concurrency);
   void spool(const std::filesystem::path& dir, unsigned concurrency);
   void nop(unsigned concurrency);
+  /// Durable publishing: create, write, link under a fresh name with `durable`, close;
+  /// beside the synchronous sequence on one thread and on `concurrency` threads.
+  void publish(const std::filesystem::path& dir, unsigned concurrency);
 
   const std::vector<result_row>& rows() const noexcept { return rows_; }
 

@@ -2,6 +2,7 @@
 // code doing the same work, alternating repetitions, and prints the ratios.
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -34,7 +35,8 @@ Creates, writes and spools temporary files through the library and through synch
 libc calls, alternating repetitions, and prints throughput, latency and their ratio.
 
   --dir PATH          directory to measure (repeatable; default: gettempdir())
-  --scenario NAME     create, named, seqwrite, spool or nop (repeatable; default: all)
+  --scenario NAME     create, named, seqwrite, spool, nop or publish (repeatable;
+                      default: all but publish)
   --size BYTES        file size for create/named, call size for seqwrite/spool (default 4K)
   --files N           files per create/named run, and 500 NOPs per file per nop run
                       (default 2000; --quick: 100)
@@ -44,6 +46,8 @@ libc calls, alternating repetitions, and prints throughput, latency and their ra
   --repetitions N     alternating repetitions per row; medians are reported (default 5;
                       --quick: 3)
   --fsync             fsync every file before closing it
+  --max-workers N     the ring's io-wq worker cap (ring_options::max_workers; default 0,
+                      the library default)
   --reserve N         the ring keeps N O_TMPFILE files per directory opened ahead
                       (ring_options::unnamed_file_reserve; default 0, the library default)
   --cpu N             run on CPU N only (library and baselines alike): on a mostly idle
@@ -102,7 +106,9 @@ command_line parse(int argc, char** argv) {
     if (flag == "--dir") config.dirs.emplace_back(value());
     else if (flag == "--scenario") {
       std::string name = value();
-      if (std::find(all.begin(), all.end(), name) == all.end())
+      const auto& opt_in = tempfile_bench::opt_in_scenarios;
+      if (std::find(all.begin(), all.end(), name) == all.end() &&
+          std::find(opt_in.begin(), opt_in.end(), name) == opt_in.end())
         throw std::invalid_argument("--scenario: unknown scenario: " + name);
       config.scenarios.push_back(std::move(name));
     }
@@ -117,6 +123,8 @@ command_line parse(int argc, char** argv) {
         throw std::invalid_argument("--concurrency: at most " + std::to_string(max_concurrency));
       config.concurrencies.push_back(static_cast<unsigned>(n));
     } else if (flag == "--fsync") config.fsync = true;
+    else if (flag == "--max-workers")
+      config.max_workers = static_cast<unsigned>(parse_count(flag, value()));
     else if (flag == "--reserve") {
       const std::size_t n = parse_count(flag, value());
       if (n > max_reserve)
@@ -145,21 +153,25 @@ command_line parse(int argc, char** argv) {
   return parsed;
 }
 
-// One status line on stderr, rewritten in place.
+// One status line on stderr, rewritten in place; nothing unless stderr is a terminal (in a
+// log, the rewrites would only pile up).
 class progress_line {
  public:
   void show(const std::string& text) {
+    if (!on_terminal_) return;
     std::cerr << '\r' << text;
     if (text.size() < width_) std::cerr << std::string(width_ - text.size(), ' ');
     width_ = text.size();
     std::cerr << std::flush;
   }
   void clear() {
+    if (!on_terminal_) return;
     std::cerr << '\r' << std::string(width_, ' ') << '\r' << std::flush;
     width_ = 0;
   }
 
  private:
+  bool on_terminal_ = ::isatty(STDERR_FILENO) == 1;
   std::size_t width_ = 0;
 };
 
@@ -202,6 +214,7 @@ int main(int argc, char** argv) {
         if (wanted("named")) runner.named(dir, concurrency);
         if (wanted("seqwrite")) runner.seqwrite(dir, concurrency);
         if (wanted("spool")) runner.spool(dir, concurrency);
+        if (wanted("publish")) runner.publish(dir, concurrency);
       }
     if (wanted("nop"))
       for (unsigned concurrency : config.concurrencies) runner.nop(concurrency);

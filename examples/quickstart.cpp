@@ -1,7 +1,10 @@
-// The README's example: spool an upload, publish it atomically, use a named scratch file.
+// Spools a greeting and publishes it as greeting.txt in the temp directory, then writes and
+// reads back a named scratch file. Run it again: it publishes the greeting afresh.
 #include <tempfile/tempfile.hpp>
 
+#include <cstdint>
 #include <cstdio>
+#include <string_view>
 
 using namespace tempfile;
 
@@ -10,7 +13,8 @@ task<void> demo(io_ring& ring, std::filesystem::path target) {
   spooled_temporary_file upload(ring, options().max_size(1 << 20));
   co_await upload.write("hello, ");
   co_await upload.write("world\n");
-  co_await upload.link(target);  // appears whole, or not at all
+  std::filesystem::remove(target);  // link never replaces a file
+  co_await upload.link(target);     // appears whole, or not at all
 
   auto scratch = co_await named_temporary_file::create(ring, options().suffix(".log"));
   co_await scratch.write("scratch data\n");
@@ -20,11 +24,17 @@ task<void> demo(io_ring& ring, std::filesystem::path target) {
   co_await scratch.close();  // deleted here
 }
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "--help") {
+    std::puts("usage: quickstart\nWrites greeting.txt in the temp directory, replacing it.");
+    return 0;
+  }
+  if (argc > 1) {
+    std::fprintf(stderr, "quickstart: takes no arguments (see --help)\n");
+    return 2;
+  }
+  const auto target = gettempdir() / "greeting.txt";
   io_ring ring;
-  const auto target = gettempdir() / "tempfile-quickstart.txt";
-  std::filesystem::remove(target);
   sync_wait(ring, demo(ring, target));
   std::printf("%s: %ju bytes\n", target.c_str(), std::uintmax_t{std::filesystem::file_size(target)});
-  std::filesystem::remove(target);
 }

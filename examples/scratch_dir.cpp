@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <queue>
 #include <random>
 #include <vector>
+
+#include "command_line.hpp"
 
 using namespace tempfile;
 
@@ -76,10 +76,16 @@ task<int> external_sort(io_ring& ring, std::size_t records, std::size_t run_size
 
 int main(int argc, char** argv) {
   std::size_t records = 1'000'000, run_size = 100'000;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--records")) records = std::strtoull(argv[i + 1], nullptr, 10);
-    if (!std::strcmp(argv[i], "--run")) run_size = std::strtoull(argv[i + 1], nullptr, 10);
-  }
-  io_ring ring;
-  return sync_wait(ring, external_sort(ring, records, std::max<std::size_t>(run_size, 1)));
+  return example::run(
+      argc, argv,
+      "usage: scratch_dir [--records N] [--run R]\n"
+      "Sorts N random 64-bit records externally: sorted runs of R records are spilled to\n"
+      "named files in a temporary directory, merged back, and the directory removed.\n"
+      "  --records N  how many records (default 1000000)\n"
+      "  --run R      records per spilled run (default 100000)\n",
+      {{"--records", example::number(records)}, {"--run", example::number(run_size)}},
+      [&] {
+        io_ring ring;
+        return sync_wait(ring, external_sort(ring, records, std::max<std::size_t>(run_size, 1)));
+      });
 }

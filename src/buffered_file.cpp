@@ -38,7 +38,7 @@ std::size_t buffer_capacity(long buffering) {
 
 buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
                              std::filesystem::path description)
-    : ring_(&ring),
+    : ring_user(&ring, &finish_without_ring),
       fd_(std::move(fd)),
       mode_(std::move(mode)),
       description_(std::move(description)),
@@ -46,7 +46,10 @@ buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long b
       writes_behind_(buffering < 0 || buffering == 1),
       closed_(false) {}
 
-buffered_file::buffered_file(buffered_file&& other) noexcept { swap(other); }
+buffered_file::buffered_file(buffered_file&& other) noexcept
+    : ring_user(nullptr, &finish_without_ring) {
+  swap(other);
+}
 
 buffered_file& buffered_file::operator=(buffered_file&& other) noexcept {
   buffered_file(std::move(other)).swap(*this);  // the temporary takes our old file down
@@ -55,7 +58,7 @@ buffered_file& buffered_file::operator=(buffered_file&& other) noexcept {
 
 void buffered_file::swap(buffered_file& other) noexcept {
   using std::swap;
-  swap(ring_, other.ring_);
+  swap_rings(other);
   swap(fd_, other.fd_);
   swap(mode_, other.mode_);
   swap(description_, other.description_);
@@ -78,7 +81,7 @@ void buffered_file::swap(buffered_file& other) noexcept {
 buffered_file::~buffered_file() {
   behind_write_ = {};  // cancels or waits out a background write before anything goes
   if (!closed_) {
-    if (removal_ == removal::kept) write_back_on_destroy();
+    if (removal_ == removal::kept) write_back_now();
     fd_.reset();
   }
   // on_close: destroyed unclosed; on_destroy: whether closed or not.
@@ -86,8 +89,28 @@ buffered_file::~buffered_file() {
     ::unlink(removal_path_.c_str());
 }
 
-void buffered_file::write_back_on_destroy() noexcept {
-  // A destructor cannot await: synchronous, best effort, so a kept file keeps its data.
+void buffered_file::finish_without_ring(ring_user& self) noexcept {
+  auto& file = static_cast<buffered_file&>(self);
+  file.behind_write_ = {};  // waits out or cancels the background write while the ring works
+  if (file.closed_) return;
+  file.write_back_now();
+  file.behind_len_ = 0;
+  file.dirty_ = false;
+  file.buffer_len_ = 0;
+}
+
+void buffered_file::check_attached() const {
+  if (!attached_ring()) fail(EBADF, "I/O on a file whose io_ring was destroyed:");
+}
+
+io_ring& buffered_file::ring() const {
+  check_attached();
+  return *attached_ring();
+}
+
+void buffered_file::write_back_now() noexcept {
+  // No ring to await (a destructor, or the ring going away): synchronous, best effort, so
+  // the file keeps its data.
   auto write_back = [fd = fd_.get()](const detail::file_buffer& bytes, std::size_t len,
                                      std::int64_t offset) {
     for (std::size_t done = 0; done < len;) {
@@ -119,11 +142,13 @@ void buffered_file::check_open() const {
 
 void buffered_file::check_readable() const {
   check_open();
+  check_attached();
   if (!mode_.readable) fail(EBADF, "read from file opened write-only:");
 }
 
 void buffered_file::check_writable() const {
   check_open();
+  check_attached();
   if (!mode_.writable) fail(EBADF, "write to file opened read-only:");
 }
 
@@ -134,7 +159,7 @@ void buffered_file::ensure_buffer() {
 task<void> buffered_file::write_all(std::span<const std::byte> data, std::int64_t offset) {
   int error = 0;
   try {
-    co_await write_fully(*ring_, fd_.get(), data, offset);
+    co_await write_fully(ring(), fd_.get(), data, offset);
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
@@ -146,7 +171,7 @@ task<std::size_t> buffered_file::read_at(std::span<std::byte> buffer, std::int64
   int error = 0;
   try {
     while (done < buffer.size()) {
-      const std::size_t n = co_await ops::read(*ring_, fd_.get(), buffer.subspan(done),
+      const std::size_t n = co_await ops::read(ring(), fd_.get(), buffer.subspan(done),
                                                static_cast<std::uint64_t>(offset) + done);
       if (n == 0) break;  // end of file
       done += n;
@@ -166,7 +191,7 @@ task<void> buffered_file::settle_write_behind() {
       const task<void> pending = std::move(behind_write_);
       co_await pending;
     } else {  // an earlier background write failed: its bytes are still here
-      co_await write_fully(*ring_, fd_.get(), behind_.first(behind_len_),
+      co_await write_fully(ring(), fd_.get(), behind_.first(behind_len_),
                            behind_offset_);
     }
   } catch (const std::system_error& e) {
@@ -182,7 +207,7 @@ task<void> buffered_file::write_behind() {
   behind_offset_ = buffer_offset_;
   behind_len_ = std::exchange(buffer_len_, 0);
   dirty_ = false;
-  behind_write_ = write_fully(*ring_, fd_.get(), behind_.first(behind_len_),
+  behind_write_ = write_fully(ring(), fd_.get(), behind_.first(behind_len_),
                               behind_offset_);
   detail::task_access::start(behind_write_);
 }
@@ -309,7 +334,7 @@ task<std::int64_t> buffered_file::truncate(std::optional<std::int64_t> size) {
   buffer_len_ = 0;  // read-ahead may extend past the new end
   int error = 0;
   try {
-    co_await ops::ftruncate(*ring_, fd_.get(), static_cast<std::uint64_t>(new_size));
+    co_await ops::ftruncate(ring(), fd_.get(), static_cast<std::uint64_t>(new_size));
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
@@ -319,11 +344,16 @@ task<std::int64_t> buffered_file::truncate(std::optional<std::int64_t> size) {
 
 task<void> buffered_file::flush() {
   check_open();
+  check_attached();
   co_await flush_buffer();
 }
 
 task<void> buffered_file::close() {
   if (closed_) co_return;
+  if (!attached_ring()) {
+    close_detached();
+    co_return;
+  }
   co_await settle_write_behind();
   std::optional<int> close_result;  // set once the close has run
   if (dirty_) {
@@ -338,7 +368,7 @@ task<void> buffered_file::close() {
       offset += static_cast<std::int64_t>(head);
     }
     const auto [written, closed] = co_await detail::write_then_close_op(
-        *ring_, fd_, rest, static_cast<std::uint64_t>(offset));
+        ring(), fd_, rest, static_cast<std::uint64_t>(offset));
     if (closed != -ECANCELED) {
       fd_.release();  // the kernel closed it
       close_result = closed;
@@ -356,13 +386,13 @@ task<void> buffered_file::close() {
   int error = 0;
   bool deleting = false;
   try {
-    if (!close_result) close_result = co_await ops::close(*ring_, fd_.release());
+    if (!close_result) close_result = co_await detail::close_op(ring(), fd_);
     if (*close_result < 0) {
       error = -*close_result;
     } else if (removal_ == removal::on_close) {
       deleting = true;
       removal_ = removal::kept;  // removed now, whatever the outcome
-      co_await ops::unlinkat(*ring_, AT_FDCWD, removal_path_.c_str(), 0);
+      co_await ops::unlinkat(ring(), AT_FDCWD, removal_path_.c_str(), 0);
     }
   } catch (const std::system_error& e) {
     error = e.code().value();
@@ -370,6 +400,17 @@ task<void> buffered_file::close() {
   // A name someone else already removed or renamed is not an error (as in Python 3.12).
   if (deleting && error == ENOENT) co_return;
   if (error) fail(error, deleting ? "delete" : "close");
+}
+
+void buffered_file::close_detached() {
+  // The ring went away first and wrote the buffer back: finish without it.
+  closed_ = true;
+  buffer_ = {};
+  behind_ = {};
+  if (::close(fd_.release()) != 0) fail(errno, "close");
+  if (removal_ != removal::on_close) return;
+  removal_ = removal::kept;  // removed now, whatever the outcome
+  if (::unlink(removal_path_.c_str()) != 0 && errno != ENOENT) fail(errno, "delete");
 }
 
 bool buffered_file::isatty() const {

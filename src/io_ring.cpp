@@ -2,7 +2,6 @@
 
 #include <sched.h>
 #include <unistd.h>
-#include <sys/sysinfo.h>
 
 #include <algorithm>
 #include <cassert>
@@ -107,9 +106,36 @@ ring_op::~ring_op() {
 }
 
 void ring_op::discard_result() noexcept {
+  if (undo_ && result_ >= 0) undo_(*this);
   if (result_is_fd_ && result_ >= 0) ::close(result_);  // an open nobody will take
   if (closes_ && result_ != -ECANCELED) closes_->release();  // a close that ran
   stage_ = stage::consumed;
+}
+
+void ring_user::attach(io_ring* ring) noexcept {
+  ring_ = ring;
+  if (!ring) return;
+  prev_ = nullptr;
+  next_ = ring->users_;
+  if (next_) next_->prev_ = this;
+  ring->users_ = this;
+}
+
+void ring_user::detach() noexcept {
+  if (!ring_) return;
+  (prev_ ? prev_->next_ : ring_->users_) = next_;
+  if (next_) next_->prev_ = prev_;
+  prev_ = next_ = nullptr;
+  ring_ = nullptr;
+}
+
+void ring_user::swap_rings(ring_user& other) noexcept {
+  io_ring* const mine = ring_;
+  io_ring* const theirs = other.ring_;
+  detach();
+  other.detach();
+  attach(theirs);
+  other.attach(mine);
 }
 
 linked_ops::~linked_ops() {
@@ -178,8 +204,9 @@ io_ring::io_ring(ring_options options) : options_(options) {
 }
 
 void io_ring::configure_io_wq() {
-  const unsigned workers = options_.max_workers ? options_.max_workers
-                                                : static_cast<unsigned>(get_nprocs());
+  // Default: as many workers as ops can be in flight, so blocking ops (fsync, O_CREAT
+  // opens) overlap instead of queueing behind a CPU-sized pool (see ring_options).
+  const unsigned workers = options_.max_workers ? options_.max_workers : ring_.cq.ring_entries;
   unsigned limits[2] = {workers, workers};  // bounded (regular files), unbounded
   if (int rc = io_uring_register_iowq_max_workers(&ring_, limits); rc < 0)
     throw std::system_error(-rc, std::generic_category(), "io_uring_register_iowq_max_workers");
@@ -199,6 +226,11 @@ io_ring::~io_ring() {
   // Destroying a suspended detached task destroys its awaiters, which cancel their ops.
   while (spawned_)
     std::coroutine_handle<detail::spawned_promise>::from_promise(*spawned_).destroy();
+  // Files that outlive the ring finish with it now, while it still works.
+  while (detail::ring_user* user = users_) {
+    if (user->on_ring_destroyed_) user->on_ring_destroyed_(*user);
+    user->detach();
+  }
   extensions_.clear();
   cancel_all_and_drain();
   io_uring_queue_exit(&ring_);

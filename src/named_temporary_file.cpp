@@ -5,6 +5,8 @@
 #include <tempfile/names.hpp>
 #include <tempfile/ops.hpp>
 
+#include "publish.hpp"
+
 namespace tempfile {
 
 task<named_temporary_file> named_temporary_file::create(io_ring& ring, options opts) {
@@ -17,16 +19,41 @@ task<named_temporary_file> named_temporary_file::create(io_ring& ring, options o
                      created.path);
   else
     file.set_removal(removal::kept);
+  file.durable_ = opts.durable();
   co_return file;
 }
 
 task<void> named_temporary_file::persist(std::filesystem::path target) {
+  return publish(std::move(target), true);
+}
+
+task<void> named_temporary_file::persist_noclobber(std::filesystem::path target) {
+  return publish(std::move(target), false);
+}
+
+task<void> named_temporary_file::publish(std::filesystem::path target, bool replacing) {
   check_open();
   co_await flush();
   const std::filesystem::path absolute = std::filesystem::absolute(target);
-  co_await ops::renameat(ring(), AT_FDCWD, name().c_str(), AT_FDCWD, absolute.c_str());
+  unique_fd copy = co_await detail::move_file(
+      ring(), fileno(), name(), absolute,
+      replacing ? detail::existing_target::replace : detail::existing_target::refuse, durable_);
+  if (copy) replace_descriptor(std::move(copy));
   set_description(absolute);
   set_removal(removal::kept);
+  if (durable_) co_await detail::sync_directory(ring(), absolute.parent_path());
+}
+
+task<named_temporary_file> named_temporary_file::reopen() {
+  check_open();
+  co_await flush();
+  unique_fd fd(co_await ops::openat(ring(), AT_FDCWD, name().c_str(),
+                                    O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0));
+  named_temporary_file other(ring(), std::move(fd), file_mode::parse("r+b"),
+                             static_cast<long>(buffer_size()), name());
+  other.set_removal(removal::kept);
+  other.durable_ = durable_;
+  co_return other;
 }
 
 }  // namespace tempfile

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <system_error>
@@ -10,6 +11,7 @@
 #include <tempfile/ops.hpp>
 #include <tempfile/tempdir.hpp>
 
+#include "permissions.hpp"
 #include "random_name.hpp"
 
 namespace tempfile {
@@ -73,13 +75,26 @@ task<created_file> mkstemp(io_ring& ring, options opts) {
     return ops::openat(ring, AT_FDCWD, path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                        0600);
   };
-  unique_creation created = co_await create_unique(std::move(opts), open);
-  co_return created_file{unique_fd(created.result), std::move(created.path)};
+  unique_creation created = co_await create_unique(opts, open);
+  created_file file{unique_fd(created.result), std::move(created.path)};
+  try {
+    detail::apply_permissions(file.fd.get(), opts, file.path);
+  } catch (...) {
+    ::unlink(file.path.c_str());  // leave nothing behind
+    throw;
+  }
+  co_return file;
 }
 
 task<fs::path> mkdtemp(io_ring& ring, options opts) {
   auto make = [&ring](const char* path) { return ops::mkdirat(ring, AT_FDCWD, path, 0700); };
-  unique_creation created = co_await create_unique(std::move(opts), make);
+  unique_creation created = co_await create_unique(opts, make);
+  try {
+    detail::apply_directory_permissions(created.path, opts);
+  } catch (...) {
+    ::rmdir(created.path.c_str());  // leave nothing behind
+    throw;
+  }
   co_return std::move(created.path);
 }
 

@@ -1,20 +1,46 @@
 #include <tempfile/spooled_temporary_file.hpp>
 
+#include <tempfile/spool_budget.hpp>
+
 #include <cerrno>
-#include <algorithm>
-#include <cstring>
 #include <exception>
 #include <string>
 #include <system_error>
 
 namespace tempfile {
-namespace {
-/// Largest up-front reservation; beyond it the memory buffer grows geometrically.
-constexpr std::size_t max_reservation = 16 << 20;
-}  // namespace
 
 spooled_temporary_file::spooled_temporary_file(io_ring& ring, options opts)
-    : ring_(&ring), opts_(std::move(opts)), mode_(file_mode::parse(opts_.mode())) {}
+    : ring_user(&ring, nullptr),  // memory needs no writing back when the ring goes
+      opts_(std::move(opts)),
+      mode_(file_mode::parse(opts_.mode())),
+      memory_(opts_.memory_budget()) {}
+
+spooled_temporary_file::spooled_temporary_file(spooled_temporary_file&& other) noexcept
+    : ring_user(nullptr, nullptr), memory_(nullptr), closed_(true) {
+  swap(other);
+}
+
+spooled_temporary_file& spooled_temporary_file::operator=(
+    spooled_temporary_file&& other) noexcept {
+  spooled_temporary_file(std::move(other)).swap(*this);  // the temporary takes ours down
+  return *this;
+}
+
+void spooled_temporary_file::swap(spooled_temporary_file& other) noexcept {
+  using std::swap;
+  swap_rings(other);
+  swap(opts_, other.opts_);
+  swap(mode_, other.mode_);
+  swap(memory_, other.memory_);
+  swap(pos_, other.pos_);
+  swap(file_, other.file_);
+  swap(closed_, other.closed_);
+}
+
+io_ring& spooled_temporary_file::ring() const {
+  if (!attached_ring()) fail(EBADF, "I/O on a file whose io_ring was destroyed");
+  return *attached_ring();
+}
 
 void spooled_temporary_file::fail(int error, const char* operation) const {
   throw std::system_error(error, std::generic_category(),
@@ -23,6 +49,7 @@ void spooled_temporary_file::fail(int error, const char* operation) const {
 
 void spooled_temporary_file::check_open() const {
   if (closed()) fail(EBADF, "I/O on closed file");
+  ring();
 }
 
 bool spooled_temporary_file::closed() const noexcept {
@@ -36,13 +63,18 @@ bool spooled_temporary_file::exceeds_max(std::int64_t size) const noexcept {
 task<void> spooled_temporary_file::rollover() {
   check_open();
   if (file_) co_return;
-  temporary_file file = co_await temporary_file::create(*ring_, opts_);
   // Either every byte reaches the file or the memory copy stays the only one.
-  co_await file.write(memory_);
+  temporary_file file = co_await temporary_file::create(ring(), opts_);
+  const auto pieces = memory_.pieces();
+  for (const std::span<const std::byte> piece : pieces) co_await file.write(piece);
   co_await file.flush();
   file.seek(pos_);
   file_.emplace(std::move(file));
-  std::vector<std::byte>().swap(memory_);
+  memory_.clear();
+}
+
+void spooled_temporary_file::count_budget_rollover() const noexcept {
+  if (spool_budget* budget = opts_.memory_budget()) budget->count_rollover();
 }
 
 task<void> spooled_temporary_file::rollover_keeping(std::span<const std::byte> unwritten) {
@@ -64,30 +96,36 @@ task<int> spooled_temporary_file::fileno() {
 }
 
 task<void> spooled_temporary_file::link(std::filesystem::path target) {
+  return publish(std::move(target), false);
+}
+
+task<void> spooled_temporary_file::replace(std::filesystem::path target) {
+  return publish(std::move(target), true);
+}
+
+task<void> spooled_temporary_file::publish(std::filesystem::path target, bool replacing) {
   check_open();
-  if (file_) {
-    co_await file_->link(target);
-    co_return;
+  temporary_file* file = file_ ? &*file_ : nullptr;
+  std::optional<temporary_file> staging;
+  if (!file) {  // in memory: a file of its own in the target's directory, then gone
+    const std::filesystem::path absolute = std::filesystem::absolute(target);
+    staging.emplace(co_await temporary_file::create(
+        ring(), options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path())));
+    const auto pieces = memory_.pieces();
+    for (const std::span<const std::byte> piece : pieces) co_await staging->write(piece);
+    file = &*staging;
   }
-  const std::filesystem::path absolute = std::filesystem::absolute(target);
-  temporary_file staging = co_await temporary_file::create(
-      *ring_, options(opts_).mode("w+b").buffering(0).dir(absolute.parent_path()));
-  co_await staging.write(memory_);
-  co_await staging.link(absolute);
-  co_await staging.close();
+  if (replacing)
+    co_await file->replace(target);
+  else
+    co_await file->link(target);
+  if (staging) co_await staging->close();
 }
 
 void spooled_temporary_file::write_to_memory(std::span<const std::byte> data) {
-  if (memory_.capacity() == 0 && opts_.max_size() != 0) {
-    // Room for everything that may stay in memory, so appends never copy on growth. Pages
-    // not yet written are not touched, so a small file does not pay for a large max_size.
-    memory_.reserve(std::min(opts_.max_size(), max_reservation));
-  }
   const auto pos = static_cast<std::size_t>(pos_);
-  if (pos > memory_.size()) memory_.resize(pos);  // a gap after seeking past the end reads as zeros
-  const std::size_t overwrite = std::min(data.size(), memory_.size() - pos);
-  if (overwrite != 0) std::memcpy(memory_.data() + pos, data.data(), overwrite);
-  memory_.insert(memory_.end(), data.begin() + static_cast<std::ptrdiff_t>(overwrite), data.end());
+  memory_.reserve(pos + data.size());
+  memory_.write(pos, data);  // a gap after seeking past the end reads as zeros
   pos_ += static_cast<std::int64_t>(data.size());
 }
 
@@ -95,10 +133,7 @@ task<std::size_t> spooled_temporary_file::read(std::span<std::byte> buffer) {
   check_open();
   if (file_) co_return co_await file_->read(buffer);
   if (!mode_.readable) fail(EBADF, "read from file opened write-only");
-  const auto size = static_cast<std::int64_t>(memory_.size());
-  const std::size_t n =
-      pos_ >= size ? 0 : std::min(buffer.size(), static_cast<std::size_t>(size - pos_));
-  if (n != 0) std::memcpy(buffer.data(), memory_.data() + pos_, n);  // data() may be null
+  const std::size_t n = memory_.read(static_cast<std::size_t>(pos_), buffer);
   pos_ += static_cast<std::int64_t>(n);
   co_return n;
 }
@@ -113,8 +148,11 @@ task<std::size_t> spooled_temporary_file::store(std::span<const std::byte> data,
     co_return 0;
   }
   if (mode_.append) pos_ = static_cast<std::int64_t>(memory_.size());
-  if (exceeds_max(pos_ + static_cast<std::int64_t>(data.size()))) {
+  const std::size_t end = static_cast<std::size_t>(pos_) + data.size();
+  const bool past_max = exceeds_max(static_cast<std::int64_t>(end));
+  if (past_max || !memory_.try_reserve(end)) {
     co_await rollover_keeping(data);
+    if (!past_max) count_budget_rollover();
     co_return co_await file_->write(data);
   }
   write_to_memory(data);
@@ -150,8 +188,10 @@ task<std::int64_t> spooled_temporary_file::truncate(std::optional<std::int64_t> 
   if (!mode_.writable) fail(EBADF, "truncate a file opened read-only");
   const std::int64_t new_size = size.value_or(pos_);
   if (new_size < 0) fail(EINVAL, "truncate to a negative size");
-  if (exceeds_max(new_size)) {
+  const bool past_max = exceeds_max(new_size);
+  if (past_max || !memory_.try_reserve(static_cast<std::size_t>(new_size))) {
     co_await rollover();
+    if (!past_max) count_budget_rollover();
     co_return co_await file_->truncate(new_size);
   }
   memory_.resize(static_cast<std::size_t>(new_size));
@@ -167,7 +207,7 @@ task<void> spooled_temporary_file::close() {
   if (closed_) co_return;
   if (file_) co_await file_->close();
   closed_ = true;
-  std::vector<std::byte>().swap(memory_);
+  memory_.clear();
 }
 
 bool spooled_temporary_file::isatty() const {

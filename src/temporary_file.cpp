@@ -11,12 +11,22 @@
 #include <tempfile/names.hpp>
 #include <tempfile/ops.hpp>
 
+#include "permissions.hpp"
+#include "proc_fd.hpp"
+#include "publish.hpp"
 #include "unnamed_file_reserve.hpp"
 
 namespace tempfile {
 namespace detail {
 namespace {
 std::atomic<bool> o_tmpfile_missing{false};
+
+/// A real `O_TMPFILE` with the mode `opts` asks for.
+std::pair<unique_fd, bool> unnamed_with_permissions(unique_fd fd, const options& opts,
+                                                    const std::filesystem::path& dir) {
+  apply_permissions(fd.get(), opts, dir);
+  return {std::move(fd), true};
+}
 }  // namespace
 
 void simulate_missing_o_tmpfile(bool missing) noexcept { o_tmpfile_missing = missing; }
@@ -27,11 +37,11 @@ task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, std::filesystem::pa
     const bool reserved = ring.options().unnamed_file_reserve != 0;
     if (reserved)
       if (unique_fd fd = ring.extension<unnamed_file_reserve>().take(dir))
-        co_return std::pair(std::move(fd), true);
+        co_return unnamed_with_permissions(std::move(fd), opts, dir);
     try {
       unique_fd fd(co_await open_tmpfile(ring, dir));
       if (reserved) ring.extension<unnamed_file_reserve>().stock(dir);
-      co_return std::pair(std::move(fd), true);
+      co_return unnamed_with_permissions(std::move(fd), opts, dir);
     } catch (const std::system_error& e) {
       // Filesystems without O_TMPFILE answer EOPNOTSUPP; kernels that do not know the flag
       // EISDIR or EINVAL. Everything else is a real error.
@@ -53,52 +63,58 @@ task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, std::filesystem::pa
   co_return std::pair(std::move(named.fd), false);
 }
 
-task<void> link_tmpfile(io_ring& ring, int fd, std::filesystem::path target) {
-  // The calling thread's table: /proc/self is the thread group leader's, which differs
-  // after unshare(CLONE_FILES) and is gone once the main thread has exited.
-  const std::string source = "/proc/thread-self/fd/" + std::to_string(fd);
-  int error = 0;
-  try {
-    co_await ops::linkat(ring, AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(),
-                         AT_SYMLINK_FOLLOW);
-    co_return;
-  } catch (const std::system_error& e) {
-    if (e.code().value() != ENOENT || ::access("/proc/thread-self", F_OK) == 0) throw;
-    error = e.code().value();
-  }
-  try {
-    co_await ops::linkat(ring, fd, "", AT_FDCWD, target.c_str(), AT_EMPTY_PATH);
-    co_return;
-  } catch (const std::system_error& e) {
-    error = e.code().value();
-  }
-  throw std::system_error(error, std::generic_category(),
-                          "linkat " + target.string() +
-                              ": /proc is not mounted, and linkat with AT_EMPTY_PATH was "
-                              "refused (it needs CAP_DAC_READ_SEARCH)");
-}
-
 }  // namespace detail
 
 temporary_file::temporary_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
-                               std::filesystem::path dir, bool linkable)
+                               std::filesystem::path dir, bool linkable, bool durable)
     : buffered_file(ring, std::move(fd), std::move(mode), buffering,
                     std::move(dir) / "(unnamed temporary file)"),
-      linkable_(linkable) {}
+      linkable_(linkable),
+      durable_(durable) {}
 
 task<temporary_file> temporary_file::create(io_ring& ring, options opts) {
   file_mode mode = file_mode::parse(opts.mode());
   const std::filesystem::path dir = detail::resolve_dir(opts);
   auto [fd, linkable] = co_await detail::open_unnamed(ring, dir, opts);
-  co_return temporary_file(ring, std::move(fd), std::move(mode), opts.buffering(), dir, linkable);
+  co_return temporary_file(ring, std::move(fd), std::move(mode), opts.buffering(), dir, linkable,
+                           opts.durable());
 }
 
 task<void> temporary_file::link(std::filesystem::path target) {
+  return publish(std::move(target), false);
+}
+
+task<void> temporary_file::replace(std::filesystem::path target) {
+  return publish(std::move(target), true);
+}
+
+task<void> temporary_file::publish(std::filesystem::path target, bool replacing) {
   check_open();
   if (!linkable_) fail(EOPNOTSUPP, "link (filesystem without O_TMPFILE):");
   co_await flush();
-  co_await detail::link_tmpfile(ring(), fileno(), target);
+  const std::filesystem::path absolute = std::filesystem::absolute(target);
+  co_await detail::link_file(ring(), fileno(), absolute,
+                             replacing ? detail::existing_target::replace
+                                       : detail::existing_target::refuse,
+                             durable_);
   set_removal(removal::kept);
+  if (durable_) co_await detail::sync_directory(ring(), absolute.parent_path());
+}
+
+task<temporary_file> temporary_file::reopen() {
+  check_open();
+  co_await flush();
+  const std::string path = detail::proc_fd_path(fileno());
+  int error = 0;
+  unique_fd fd;
+  try {
+    fd.reset(co_await ops::openat(ring(), AT_FDCWD, path.c_str(), O_RDWR | O_CLOEXEC, 0));
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  if (error) detail::throw_proc_fd_error(error, "reopen " + path);
+  co_return temporary_file(ring(), std::move(fd), file_mode::parse("r+b"),
+                           static_cast<long>(buffer_size()), dir(), linkable_, durable_);
 }
 
 }  // namespace tempfile

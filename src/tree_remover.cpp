@@ -12,6 +12,8 @@
 #include <tempfile/ops.hpp>
 #include <tempfile/when_all.hpp>
 
+#include "proc_fd.hpp"
+
 namespace tempfile::detail {
 namespace {
 
@@ -233,8 +235,7 @@ task<void> tree_remover::make_accessible(const open_directory& parent, const cha
       co_await open(parent.fd.get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) co_return;
   const unique_fd directory(fd);
-  const std::string link = "/proc/thread-self/fd/" + std::to_string(fd);
-  ::fchmodat(AT_FDCWD, link.c_str(), accessible_mode, 0);
+  ::fchmodat(AT_FDCWD, proc_fd_path(fd).c_str(), accessible_mode, 0);
 }
 
 }  // namespace tempfile::detail

@@ -495,6 +495,49 @@ TEST_CASE("a publish awaited after its path argument is gone still uses it", "[f
   CHECK(test::slurp(dir / "spooled") == "spooled");
 }
 
+TEST_CASE("a ring destroyed before its files writes back what they buffer and detaches them",
+          "[file][lifetime]") {
+  test::scratch_dir dir;
+  const int fds_before = test::open_fds();
+  const std::string large(default_buffer_size + 100, 'L');  // a write-behind is in flight
+  std::optional<io_ring> ring(std::in_place);
+  auto small = sync_wait(*ring, named_temporary_file::create(*ring, options().dir(dir.path())));
+  auto big = sync_wait(*ring, named_temporary_file::create(*ring, options().dir(dir.path())));
+  auto unnamed = sync_wait(*ring, temporary_file::create(*ring, options().dir(dir.path())));
+  spooled_temporary_file spooled(*ring, options().dir(dir.path()));
+  sync_wait(*ring, small.write("buffered"));
+  sync_wait(*ring, big.write(large));
+  sync_wait(*ring, unnamed.write("unnamed"));
+  sync_wait(*ring, spooled.write("in memory"));
+  ring.reset();
+  CHECK(test::slurp(small.name()) == "buffered");
+  CHECK(test::slurp(big.name()) == large);
+
+  io_ring other;
+  const auto refused = [](const std::system_error& e) {
+    return e.code().value() == EBADF && std::strstr(e.what(), "io_ring was destroyed");
+  };
+  const auto is_refused = Catch::Predicate<std::system_error>(refused, "EBADF: ring destroyed");
+  CHECK_THROWS_MATCHES(sync_wait(other, small.write("more")), std::system_error, is_refused);
+  CHECK_THROWS_MATCHES(sync_wait(other, small.flush()), std::system_error, is_refused);
+  CHECK_THROWS_MATCHES(sync_wait(other, unnamed.read(4)), std::system_error, is_refused);
+  CHECK_THROWS_MATCHES(sync_wait(other, spooled.write("more")), std::system_error, is_refused);
+  CHECK_THROWS_MATCHES(sync_wait(other, spooled.rollover()), std::system_error, is_refused);
+  CHECK(test::slurp(small.name()) == "buffered");  // nothing lost, nothing half-written
+  const std::filesystem::path small_name = small.name();
+  CHECK_NOTHROW(sync_wait(other, small.close()));  // closes and deletes without the ring
+  CHECK_FALSE(std::filesystem::exists(small_name));
+  CHECK_NOTHROW(sync_wait(other, spooled.close()));
+  const std::filesystem::path big_name = big.name();
+  {
+    const auto moved = std::move(big);  // a detached file moves like any other
+    CHECK(moved.name() == big_name);
+  }  // and is deleted at destruction
+  { const auto gone = std::move(unnamed); }
+  CHECK(dir.entries() == 0);
+  CHECK(test::open_fds() == fds_before + 1);  // `other`'s own descriptor
+}
+
 TEST_CASE("a missing directory throws ENOENT with the path and leaks nothing", "[file][errors]") {
   test::scratch_dir dir;
   io_ring ring;

@@ -299,6 +299,52 @@ TEST_CASE("an openat abandoned in flight closes the descriptor it won", "[runtim
   CHECK(test::open_fds() == fds_before);
 }
 
+TEST_CASE("creations abandoned in flight leave no name and no descriptor", "[runtime][lifetime]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  // Each create dies queued, in flight, completed or (rarely) finished; a finished one owns
+  // its file or directory and removes it as it goes.
+  auto abandon = [&](auto make) {
+    for (int i = 0; i < 100; ++i) {
+      auto creating = make();
+      detail::task_access::start(creating);
+      if (i % 2) sync_wait(ring, yield_then(ring, 1, 0));
+    }
+  };
+  abandon([&] { return named_temporary_file::create(ring, options().dir(dir.path())); });
+  abandon([&] { return temporary_directory::create(ring, options().dir(dir.path())); });
+  CHECK(test::open_fds() == fds_before);
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("a close still waiting for a ring slot when its task dies leaks no descriptor",
+          "[runtime][lifetime]") {
+  test::scratch_dir dir;
+  const int fds_before = test::open_fds();
+  {
+    ring_options tiny;
+    tiny.entries = 2;
+    io_ring ring(tiny);
+    auto open_files = [&]() -> task<std::vector<temporary_file>> {
+      std::vector<temporary_file> files;
+      for (int i = 0; i < 16; ++i)
+        files.push_back(co_await temporary_file::create(ring, options().dir(dir.path()).buffering(0)));
+      co_return files;
+    };
+    std::vector<temporary_file> files = sync_wait(ring, open_files());
+    const std::uint64_t backlogged_before = ring.stats().backlogged;
+    std::vector<task<void>> closing;
+    for (temporary_file& file : files) {
+      closing.push_back(file.close());
+      detail::task_access::start(closing.back());  // a few closes take the slots, the rest wait
+    }
+    CHECK(ring.stats().backlogged > backlogged_before);
+    closing.clear();  // the tasks die: closes in flight finish, closes waiting never run
+  }
+  CHECK(test::open_fds() == fds_before);
+}
+
 namespace {
 
 /// A pipe whose buffer is full: a blocking write to `fds[1]` waits until cancelled.

@@ -86,7 +86,11 @@ void server::stop() {
   // an upload's destructor then drops its data and its temporary file.
   for (auto& connection : connections_) {
     connection.cancel.emit(net::cancellation_type::terminal);
-    if (connection.socket) connection.socket->cancel(ignored);
+    if (connection.socket) {
+      // Shut down too: a read a coroutine starts after this ends at once instead of waiting.
+      connection.socket->cancel(ignored);
+      connection.socket->shutdown(tcp::socket::shutdown_both, ignored);
+    }
   }
   connection_ended();
 }

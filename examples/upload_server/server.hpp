@@ -29,8 +29,9 @@ class server {
   unsigned short port() const;
 
  private:
-  /// A connection being served: stop() cancels its socket's operations (Beast's composed
-  /// reads do not all follow a cancellation slot) and its current step on the ring.
+  /// A connection being served: stop() cancels its current step on the ring and its
+  /// socket's operations, and shuts the socket down (a coroutine resumed by a completion
+  /// that was already on its way would otherwise start a read that nothing ends).
   struct connection {
     net::cancellation_signal cancel;
     net::ip::tcp::socket* socket = nullptr;  // while its coroutine runs

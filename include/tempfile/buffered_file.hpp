@@ -33,14 +33,17 @@ inline constexpr std::size_t default_buffer_size = 256 * 1024;
 /// An explicit `buffering(n)` holds at most n unwritten bytes, as Python does: a full
 /// buffer is written before the write returns.
 /// I/O on a closed file, reading a write-only file or writing a read-only one throws
-/// `std::system_error` (EBADF). The `io_ring` must outlive the file.
-class buffered_file : public detail::file_protocol<buffered_file> {
+/// `std::system_error` (EBADF). A ring destroyed before its files writes back what they
+/// buffer (synchronously) and detaches them: I/O on a detached file throws EBADF naming
+/// the cause, while `close()` and destruction still work.
+class buffered_file : public detail::file_protocol<buffered_file>, private detail::ring_user {
  public:
   using file_protocol::read;
   using file_protocol::write;
 
   /// The moved-from file is closed and owns nothing.
   buffered_file(buffered_file&& other) noexcept;
+  /// Closes this file (as the destructor would), then takes `other`'s; `other` owns nothing.
   buffered_file& operator=(buffered_file&& other) noexcept;
   buffered_file(const buffered_file&) = delete;
   buffered_file& operator=(const buffered_file&) = delete;
@@ -55,6 +58,7 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   /// the file's real size (fstat: other handles' and processes' writes included) or the end
   /// of this handle's unwritten bytes, whichever is further. Never reads or writes.
   std::int64_t seek(std::int64_t offset, int whence = SEEK_SET);
+  /// The position: where the next read or write starts.
   std::int64_t tell() const;
   /// Resizes the file to `size` (default: the position); the position is unchanged.
   task<std::int64_t> truncate(std::optional<std::int64_t> size = {});
@@ -64,12 +68,19 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   /// open with its data buffered, and the error is thrown.
   task<void> close();
 
+  /// True once `close()` succeeded.
   bool closed() const noexcept { return closed_; }
+  /// The mode string the file was opened with ("w+b" by default).
   std::string_view mode() const noexcept { return mode_.text; }
+  /// Whether the descriptor refers to a terminal; EBADF when closed.
   bool isatty() const;
+  /// Whether the mode allows reading; EBADF when closed.
   bool readable() const;
+  /// Whether the mode allows writing; EBADF when closed.
   bool writable() const;
+  /// Always true while open (regular files); EBADF when closed.
   bool seekable() const;
+  /// The descriptor, still owned by the file; EBADF when closed.
   int fileno() const;
   /// Bytes of buffer in use: 0 when unbuffered.
   std::size_t buffer_size() const noexcept { return capacity_; }
@@ -83,13 +94,22 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
                 std::filesystem::path description);
 
-  io_ring& ring() const noexcept { return *ring_; }
+  /// The ring every operation of this file runs on; throws EBADF once that ring has been
+  /// destroyed.
+  io_ring& ring() const;
+  /// What errors name: the file's path, or its directory when unnamed.
   const std::filesystem::path& description() const noexcept { return description_; }
+  /// Changes what errors name (after the file got or changed its name).
   void set_description(std::filesystem::path description) { description_ = std::move(description); }
+  /// The object goes on with `fd`, a file with the same contents (a cross-filesystem copy);
+  /// the old descriptor is closed. The buffer must hold no unwritten data.
+  void replace_descriptor(unique_fd fd) noexcept { fd_ = std::move(fd); }
   /// `path` is removed as `when` says; data of a `kept` file is flushed even at destruction.
   void set_removal(removal when, std::filesystem::path path = {});
+  /// Throws `std::system_error` (EBADF) if the file is closed.
   void check_open() const;
   friend class detail::file_protocol<buffered_file>;
+  /// Throws `std::system_error` for `error`, naming `operation` and `description()`.
   [[noreturn]] void fail(int error, const char* operation) const;
 
  private:
@@ -100,14 +120,16 @@ class buffered_file : public detail::file_protocol<buffered_file> {
   task<void> settle_write_behind();
   bool continues_pending_writes() const noexcept;
   std::int64_t current_end() const;
+  void check_attached() const;
   void check_readable() const;
   void check_writable() const;
   void ensure_buffer();
-  void write_back_on_destroy() noexcept;
+  void write_back_now() noexcept;
+  static void finish_without_ring(ring_user& self) noexcept;
+  void close_detached();
   void swap(buffered_file& other) noexcept;
 
   // The defaults describe a closed file that owns nothing: what a move leaves behind.
-  io_ring* ring_ = nullptr;
   unique_fd fd_;
   file_mode mode_;
   std::filesystem::path description_;

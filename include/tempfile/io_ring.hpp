@@ -25,7 +25,13 @@ namespace tempfile {
 /// ring the constructing thread uses, as the last ring constructed on it set them.
 struct ring_options {
   unsigned entries = 256;    ///< submission queue size (at least 2, rounded up to a power of two)
-  unsigned max_workers = 0;  ///< io-wq worker cap per kind; 0: the number of online CPUs
+  /// io-wq worker cap per kind; 0: the CQ size, the most ops this ring keeps in flight.
+  /// Blocking ops (fsync, O_CREAT opens, unlinks) each hold a worker while they wait: with
+  /// a cap of the CPU count only two fsyncs were ever in flight here, and a journal
+  /// cannot batch what it never sees. Measured (bench/README.md, "io-wq worker cap"): the
+  /// CQ size made durable publishing at 128 in flight several times faster than a cap of
+  /// 2 or 8, and left small creates unchanged. Idle workers exit on their own.
+  unsigned max_workers = 0;
   bool sqpoll = false;       ///< kernel thread polls the SQ (excludes DEFER_TASKRUN)
   unsigned cq_entries = 0;   ///< completion queue size; 0: twice `entries`
   /// IORING_SETUP_DEFER_TASKRUN when the kernel has it: measured 9-12 % faster NOPs at
@@ -78,6 +84,10 @@ class ring_op {
 
   /// The result is a new descriptor: closed if nobody is left to take it.
   void set_result_is_fd() noexcept { result_is_fd_ = true; }
+  /// Undoes what a successful op did when nobody is left to see its result (removes the
+  /// name it created). Runs while the op, and what its awaiting frame holds, still exist.
+  using undo_fn = void (*)(ring_op& self) noexcept;
+  void set_undo(undo_fn undo) noexcept { undo_ = undo; }
   /// The op closes `owner`'s descriptor: if it ran and nobody is left to see its result,
   /// `owner` is told (released) so the descriptor is never closed twice.
   void set_closes(unique_fd& owner) noexcept { closes_ = &owner; }
@@ -104,6 +114,7 @@ class ring_op {
   int result_ = -ECANCELED;  // until a CQE says otherwise: an op that never ran
   stage stage_ = stage::prepared;
   bool result_is_fd_ = false;
+  undo_fn undo_ = nullptr;
   unique_fd* closes_ = nullptr;
   ring_op* prev_ = nullptr;  // links in the ring's backlog
   ring_op* next_ = nullptr;
@@ -180,6 +191,41 @@ class [[nodiscard]] linked_ops {
 
 class spawned_promise;
 
+/// Something that uses a ring between operations: a file. The ring tells each user it still
+/// has when it is destroyed first, while it still works, so the user can finish with it
+/// (wait out its operations, write back what it buffers); the user is detached afterwards
+/// and `attached_ring()` is null.
+class ring_user {
+ public:
+  ring_user(const ring_user&) = delete;
+  ring_user& operator=(const ring_user&) = delete;
+
+ protected:
+  /// What the user does when the ring goes first, called from `~io_ring` before its
+  /// operations are cancelled (null: nothing). A function, not a virtual: files stay
+  /// free of vtables.
+  using ring_destroyed_fn = void (*)(ring_user& self) noexcept;
+
+  ring_user(io_ring* ring, ring_destroyed_fn on_ring_destroyed) noexcept
+      : on_ring_destroyed_(on_ring_destroyed) {
+    attach(ring);
+  }
+  ~ring_user() { detach(); }
+  io_ring* attached_ring() const noexcept { return ring_; }
+  /// Exchanges the rings the two users are attached to (for move operations).
+  void swap_rings(ring_user& other) noexcept;
+
+ private:
+  friend class tempfile::io_ring;
+  void attach(io_ring* ring) noexcept;
+  void detach() noexcept;
+
+  io_ring* ring_ = nullptr;
+  ring_destroyed_fn on_ring_destroyed_;
+  ring_user* prev_ = nullptr;  // the ring's intrusive list of users
+  ring_user* next_ = nullptr;
+};
+
 /// The awaiter of `io_ring::yield`: an op that never reaches the kernel, queued as already
 /// completed. So, like any completed op, destroying its coroutine while it waits drops the
 /// queue entry, and a ring destroyed first cuts it loose.
@@ -244,10 +290,15 @@ class io_ring {
   /// consumes the readiness.
   int poll_fd();
 
+  /// Counters of submissions and completions since construction.
   const ring_stats& stats() const noexcept { return stats_; }
+  /// Submission queue size the kernel granted.
   unsigned sq_entries() const noexcept { return ring_.sq.ring_entries; }
+  /// Completion queue size: also the cap on operations in flight.
   unsigned cq_entries() const noexcept { return ring_.cq.ring_entries; }
+  /// The `IORING_SETUP_*` flags the ring was created with.
   unsigned setup_flags() const noexcept { return ring_.flags; }
+  /// The options the ring was constructed with.
   const ring_options& options() const noexcept { return options_; }
   /// Whether the kernel implements `opcode` (an `IORING_OP_*` value).
   bool supports(unsigned opcode) const noexcept {
@@ -275,6 +326,7 @@ class io_ring {
   friend class detail::ring_op;
   friend class detail::linked_ops;
   friend class detail::spawned_promise;
+  friend class detail::ring_user;
   friend class detail::yield_op;
 
   /// What the loop resumes next: a coroutine (yield, spawn), or the waiter of a completed op.
@@ -345,6 +397,7 @@ class io_ring {
   std::vector<ready_entry> ready_;
   std::vector<ready_entry> resuming_;
   detail::spawned_promise* spawned_ = nullptr;  // intrusive list of live detached tasks
+  detail::ring_user* users_ = nullptr;          // intrusive list of attached files
   std::exception_ptr spawned_error_;
   bool driving_ = false;
   ring_stats stats_;

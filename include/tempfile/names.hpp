@@ -15,20 +15,24 @@ namespace tempfile {
 
 /// What `mkstemp` made: an open descriptor the caller owns, and the file's absolute path.
 struct created_file {
+  /// The open descriptor (read-write), now the caller's.
   unique_fd fd;
+  /// The file's absolute path.
   std::filesystem::path path;
 };
 
 /// Creates and opens a new file `dir / (prefix + 8 random characters + suffix)`, read-write,
-/// mode 0600, close-on-exec, never through a symlink. Reads `suffix`, `prefix`, `dir` and
-/// `text` (which, as in Python on POSIX, changes nothing). Only the caller can delete it.
+/// mode 0600 (or exactly `permissions`), close-on-exec, never through a symlink. Reads
+/// `suffix`, `prefix`, `dir`, `permissions` and `text` (which, as in Python on POSIX,
+/// changes nothing). Only the caller can delete it.
 /// A name that exists already is replaced by a fresh one, up to `tmp_max` times, then
 /// EEXIST is thrown; any other error (ENOENT, ENOTDIR, EACCES, EMFILE, …) is thrown at once
 /// as `std::system_error` naming the path, leaving nothing behind.
 task<created_file> mkstemp(io_ring& ring, options opts = options());
 
-/// Creates a new directory, mode 0700, named as by `mkstemp`, and returns its absolute
-/// path. Reads `suffix`, `prefix` and `dir`; retries and throws like `mkstemp`.
+/// Creates a new directory, mode 0700 (or exactly `permissions`), named as by `mkstemp`,
+/// and returns its absolute path. Reads `suffix`, `prefix`, `dir` and `permissions`;
+/// retries and throws like `mkstemp`.
 task<std::filesystem::path> mkdtemp(io_ring& ring, options opts = options());
 
 /// Returns an absolute name, formed as by `mkstemp`, that did not exist when checked, and

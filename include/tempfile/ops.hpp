@@ -6,6 +6,7 @@
 /// must stay valid until the awaitable completes (they do when it is awaited at once).
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <linux/stat.h>
 #include <sys/types.h>
 
@@ -30,6 +31,9 @@ struct op_context {
   const char* path = nullptr;
   const char* second_path = nullptr;
   bool opens_fd = false;  // the result is a descriptor the awaiter must take or close
+  /// What a successful op created at `path` (relative to `fd`): removed if nobody is left
+  /// to take it.
+  enum class creation : unsigned char { none, file, directory } creates = creation::none;
 };
 
 [[noreturn]] void throw_op_error(int err, const op_context& context);
@@ -59,6 +63,7 @@ class [[nodiscard]] checked_op : public prepared_op<Prepare> {
   checked_op(io_ring& ring, op_context context, Prepare prepare) noexcept
       : prepared_op<Prepare>(ring, prepare), context_(context) {
     if (context.opens_fd) this->set_result_is_fd();
+    if (context.creates != op_context::creation::none) this->set_undo(&remove_created);
   }
 
   Result await_resume() {
@@ -68,6 +73,12 @@ class [[nodiscard]] checked_op : public prepared_op<Prepare> {
   }
 
  private:
+  static void remove_created(ring_op& self) noexcept {
+    const op_context& made = static_cast<checked_op&>(self).context_;
+    ::unlinkat(made.fd, made.path,
+               made.creates == op_context::creation::directory ? AT_REMOVEDIR : 0);
+  }
+
   op_context context_;
 };
 
@@ -93,6 +104,25 @@ struct close_sqe {
   void operator()(io_uring_sqe& sqe) const noexcept { io_uring_prep_close(&sqe, fd); }
 };
 
+/// close(2) of `file`'s descriptor, which `file` keeps until the close has run: an op that
+/// never runs (its coroutine or ring gone first) leaves it to `file` to close. Yields the
+/// raw result (negative errno); `file` owns nothing once the close ran, even if it failed.
+class [[nodiscard]] close_op : public prepared_op<close_sqe> {
+ public:
+  close_op(io_ring& ring, unique_fd& file) noexcept
+      : prepared_op(ring, {file.get()}), file_(file) {
+    set_closes(file);
+  }
+  int await_resume() noexcept {
+    const int result = take_result();
+    if (result != -ECANCELED) file_.release();
+    return result;
+  }
+
+ private:
+  unique_fd& file_;
+};
+
 /// write(2) of `buffer` at `offset` to `file`, then close(2) of it, linked in one
 /// submission: the close runs only if the write wrote everything, so a failed or short
 /// write leaves the file open. Yields both raw results (negative errno; the close's is
@@ -105,10 +135,9 @@ class [[nodiscard]] write_then_close_op {
   write_then_close_op(io_ring& ring, unique_fd& file, std::span<const std::byte> buffer,
                       std::uint64_t offset) noexcept
       : write_(ring, {file.get(), buffer, offset}),
-        close_(ring, {file.get()}),
+        close_(ring, file),
         chain_(write_, static_cast<int>(buffer.size()), close_) {
     assert(buffer.size() <= max_transfer);
-    close_.set_closes(file);
   }
 
   bool await_ready() const noexcept { return chain_.await_ready(); }
@@ -116,14 +145,8 @@ class [[nodiscard]] write_then_close_op {
   std::pair<int, int> await_resume() noexcept { return chain_.await_resume(); }
 
  private:
-  class close_step : public prepared_op<close_sqe> {
-   public:
-    using prepared_op::prepared_op;
-    using prepared_op::set_closes;
-  };
-
   prepared_op<write_sqe> write_;
-  close_step close_;
+  close_op close_;
   linked_ops chain_;  // declared last: cancels and waits before the ops go
 };
 
@@ -167,10 +190,15 @@ inline auto nop(io_ring& ring) {
                                        [](io_uring_sqe& s) { io_uring_prep_nop(&s); });
 }
 
-/// openat(2), including `O_TMPFILE`. Returns the new descriptor.
+/// openat(2), including `O_TMPFILE`. Returns the new descriptor. Abandoned (its awaiter
+/// destroyed) after it succeeded, it closes the descriptor, and with `O_CREAT | O_EXCL`
+/// also removes the file it created: `path` must then stay valid while the awaiter lives.
 inline auto openat(io_ring& ring, int dirfd, const char* path, int flags, mode_t mode) {
   return detail::make_checked_op<int>(
-      ring, {"openat", dirfd, path, nullptr, true},
+      ring,
+      {"openat", dirfd, path, nullptr, true,
+       (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) ? detail::op_context::creation::file
+                                                          : detail::op_context::creation::none},
       [=](io_uring_sqe& s) { io_uring_prep_openat(&s, dirfd, path, flags, mode); });
 }
 
@@ -215,10 +243,10 @@ inline auto unlinkat(io_ring& ring, int dirfd, const char* path, int flags = 0) 
       [=](io_uring_sqe& s) { io_uring_prep_unlinkat(&s, dirfd, path, flags); });
 }
 
-/// mkdirat(2).
+/// mkdirat(2). Abandoned after it succeeded, it removes the directory it created.
 inline auto mkdirat(io_ring& ring, int dirfd, const char* path, mode_t mode) {
   return detail::make_checked_op<int>(
-      ring, {"mkdirat", dirfd, path},
+      ring, {"mkdirat", dirfd, path, nullptr, false, detail::op_context::creation::directory},
       [=](io_uring_sqe& s) { io_uring_prep_mkdirat(&s, dirfd, path, mode); });
 }
 

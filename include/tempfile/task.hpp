@@ -112,6 +112,21 @@ class task_promise<void> : public task_promise_base {
   void take() const { rethrow_if_failed(); }
 };
 
+/// What `co_await task` awaits. Outside `task` so that a misspelt or missing member of a
+/// task not awaited (`create(ring).write(...)`) is not "corrected" to this name by g++.
+template <class T>
+struct task_awaiter {
+  std::coroutine_handle<task_promise<T>> handle;
+  bool await_ready() const noexcept { return handle.done(); }  // finished after an early start
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> waiting) const noexcept {
+    assert(handle);
+    handle.promise().set_continuation(waiting);
+    if (handle.promise().mark_started()) return std::noop_coroutine();  // running: it resumes us
+    return handle;
+  }
+  T await_resume() const { return handle.promise().take(); }
+};
+
 }  // namespace detail
 
 /// A lazy coroutine: nothing runs until it is awaited (or handed to `sync_wait` /
@@ -121,10 +136,13 @@ class task_promise<void> : public task_promise_base {
 template <class T>
 class [[nodiscard]] task {
  public:
+  /// What the compiler uses to build a `task` coroutine.
   using promise_type = detail::task_promise<T>;
 
   task() noexcept = default;
+  /// Takes `other`'s coroutine; `other` owns none.
   task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  /// Destroys this task's coroutine (if any), then takes `other`'s.
   task& operator=(task&& other) noexcept {
     if (this != &other) {
       reset();
@@ -139,8 +157,11 @@ class [[nodiscard]] task {
   /// True if this task owns a coroutine (a default-constructed or moved-from task does not).
   explicit operator bool() const noexcept { return static_cast<bool>(handle_); }
 
-  auto operator co_await() const& noexcept { return awaiter{handle_}; }
-  auto operator co_await() const&& noexcept { return awaiter{handle_}; }
+  /// Starts the task (or joins it if already started) and resumes the awaiting coroutine
+  /// with its result, rethrowing its exception.
+  detail::task_awaiter<T> operator co_await() const& noexcept { return {handle_}; }
+  /// The same for a task awaited as a temporary: `co_await make_task()`.
+  detail::task_awaiter<T> operator co_await() const&& noexcept { return {handle_}; }
 
  private:
   using handle_type = std::coroutine_handle<promise_type>;
@@ -152,18 +173,6 @@ class [[nodiscard]] task {
   void reset() noexcept {
     if (handle_) std::exchange(handle_, {}).destroy();
   }
-
-  struct awaiter {
-    handle_type handle;
-    bool await_ready() const noexcept { return handle.done(); }  // finished after an early start
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> waiting) const noexcept {
-      assert(handle);
-      handle.promise().set_continuation(waiting);
-      if (handle.promise().mark_started()) return std::noop_coroutine();  // running: it resumes us
-      return handle;
-    }
-    T await_resume() const { return handle.promise().take(); }
-  };
 
   handle_type handle_;
 };

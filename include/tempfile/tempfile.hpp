@@ -17,6 +17,7 @@
 #include <tempfile/buffered_file.hpp>
 #include <tempfile/file_mode.hpp>
 #include <tempfile/named_temporary_file.hpp>
+#include <tempfile/spool_budget.hpp>
 #include <tempfile/spooled_temporary_file.hpp>
 #include <tempfile/temporary_file.hpp>
 // Directories

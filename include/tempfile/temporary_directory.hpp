@@ -31,6 +31,7 @@ class temporary_directory {
   /// (ENOENT for a missing `dir`, EACCES, …); nothing is left behind when it throws.
   static task<temporary_directory> create(io_ring& ring, options opts = options());
 
+  /// Takes `other`'s directory; `other` owns none and removes nothing.
   temporary_directory(temporary_directory&& other) noexcept;
   /// Removes the directory this object owned (as the destructor would), then takes `other`'s.
   temporary_directory& operator=(temporary_directory&& other) noexcept;

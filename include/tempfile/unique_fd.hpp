@@ -13,8 +13,11 @@ namespace tempfile {
 class unique_fd {
  public:
   unique_fd() noexcept = default;
+  /// Takes ownership of `fd` (-1: none).
   explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  /// Takes `other`'s descriptor; `other` owns none.
   unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
+  /// Closes the owned descriptor, then takes `other`'s.
   unique_fd& operator=(unique_fd&& other) noexcept {
     if (this != &other) reset(other.release());
     return *this;
@@ -23,6 +26,7 @@ class unique_fd {
   unique_fd& operator=(const unique_fd&) = delete;
   ~unique_fd() { reset(); }
 
+  /// The descriptor, still owned (-1 if none).
   int get() const noexcept { return fd_; }
   /// Gives up ownership without closing; returns the descriptor (-1 if none).
   int release() noexcept { return std::exchange(fd_, -1); }
@@ -31,6 +35,7 @@ class unique_fd {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
   }
+  /// True if a descriptor is owned.
   explicit operator bool() const noexcept { return fd_ >= 0; }
 
  private:

@@ -1,0 +1,47 @@
+#include "legend.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace tempfile_bench {
+namespace {
+
+constexpr std::string_view io_wq_hand_off =
+    "every file waits for io-wq hand-offs (O_TMPFILE opens and small writes run on kernel "
+    "worker threads), dearer than a whole sync call; more in flight hides them "
+    "(bench/README.md, \"Idle CPUs\")";
+
+constexpr std::array legends = {
+    scenario_legend{"create",
+                    "one unnamed file per op: temporary_file::create, write, close vs "
+                    "open(O_TMPFILE), pwrite, close",
+                    io_wq_hand_off},
+    scenario_legend{"named",
+                    "one named file per op: named_temporary_file::create, write, close "
+                    "(deletes) vs mkstemp, pwrite, unlink, close",
+                    io_wq_hand_off},
+    scenario_legend{"seqwrite",
+                    "one write call per op into a temporary_file (256 KiB buffer, "
+                    "write-behind) vs pwrite, fwrite, and the fastest pwrite chunk (best)",
+                    "each buffer written waits for an io-wq hand-off, so fewer, larger sync "
+                    "calls win (bench/README.md, \"Figures now\")"},
+    scenario_legend{"spool",
+                    "one append per op to an in-memory spooled_temporary_file vs "
+                    "std::vector<char> reserve + append",
+                    ""},
+    scenario_legend{"nop",
+                    "one ops::nop per op, N coroutines on one ring vs raw liburing in "
+                    "batches of N",
+                    "each NOP also resumes the coroutine awaiting it, which raw liburing's "
+                    "loop does not (bench/README.md, \"tempfile_nop_bench\")"},
+};
+
+}  // namespace
+
+const scenario_legend* find_legend(std::string_view scenario) noexcept {
+  const auto found = std::find_if(legends.begin(), legends.end(),
+                                  [&](const scenario_legend& l) { return l.scenario == scenario; });
+  return found == legends.end() ? nullptr : &*found;
+}
+
+}  // namespace tempfile_bench

@@ -1,0 +1,32 @@
+#pragma once
+/// \file
+/// Test hooks of publishing (`link`, `replace`, `persist`, `persist_noclobber`): the steps
+/// it issues, and failures injected at one of them.
+
+#include <string>
+#include <vector>
+
+namespace tempfile::detail {
+
+/// While alive, records on the calling thread each step publishing issues, in order:
+/// "fdatasync", "linkat", "renameat", "unlinkat", "copy", "fsync directory".
+class publish_trace {
+ public:
+  publish_trace() noexcept;
+  ~publish_trace();
+  publish_trace(const publish_trace&) = delete;
+  publish_trace& operator=(const publish_trace&) = delete;
+
+  /// The steps recorded so far.
+  const std::vector<std::string>& steps() const noexcept { return steps_; }
+
+ private:
+  std::vector<std::string> steps_;
+  std::vector<std::string>* outer_;
+};
+
+/// On the calling thread, makes the publishing step `step` (a name `publish_trace`
+/// records) fail with `error` instead of reaching the kernel; an `error` of 0 ends it.
+void simulate_publish_failure(std::string step, int error);
+
+}  // namespace tempfile::detail

@@ -1,0 +1,240 @@
+#include "publish.hpp"
+
+#include <fcntl.h>
+#include <stdio.h>  // RENAME_NOREPLACE
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <tempfile/ops.hpp>
+#include <tempfile/publish_trace.hpp>
+#include <tempfile/tempdir.hpp>
+
+#include "proc_fd.hpp"
+#include "random_name.hpp"
+
+namespace tempfile::detail {
+namespace fs = std::filesystem;
+namespace {
+
+/// Largest piece a cross-filesystem copy moves per read and write.
+constexpr std::size_t copy_chunk = 1 << 20;
+
+thread_local std::vector<std::string>* trace = nullptr;
+thread_local std::string failing_step;
+thread_local int failing_error = 0;
+
+/// Records `step` for a `publish_trace` and throws the failure a test injected there.
+void begin_step(const char* step, const fs::path& path) {
+  if (trace) trace->emplace_back(step);
+  if (failing_error != 0 && failing_step == step)
+    throw std::system_error(failing_error, std::generic_category(),
+                            std::string(step) + " " + path.string());
+}
+
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+/// fdatasync of a file to publish (`datasync`) or fsync of a directory; errors name `path`.
+task<void> sync(io_ring& ring, int fd, bool datasync, fs::path path) {
+  begin_step(datasync ? "fdatasync" : "fsync directory", path);
+  int error = 0;
+  try {
+    co_await ops::fsync(ring, fd, datasync);
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  if (error)
+    throw std::system_error(error, std::generic_category(),
+                            (datasync ? "fdatasync before publishing at " : "fsync ") +
+                                path.string());
+}
+
+/// Links the file open as `fd` to `target`; throws what linkat says (EEXIST, EXDEV, …).
+/// Through the calling thread's /proc/thread-self/fd/N, or where /proc is not mounted,
+/// through `fd` itself with AT_EMPTY_PATH (which needs CAP_DAC_READ_SEARCH before Linux
+/// 6.10); ENOENT saying so when neither works.
+task<void> link_at(io_ring& ring, int fd, fs::path target) {
+  begin_step("linkat", target);
+  const std::string source = proc_fd_path(fd);
+  int error = 0;
+  try {
+    co_await ops::linkat(ring, AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(),
+                         AT_SYMLINK_FOLLOW);
+    co_return;
+  } catch (const std::system_error& e) {
+    if (e.code().value() != ENOENT || proc_mounted()) throw;
+  }
+  try {
+    co_await ops::linkat(ring, fd, "", AT_FDCWD, target.c_str(), AT_EMPTY_PATH);
+    co_return;
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  throw std::system_error(error, std::generic_category(),
+                          "linkat " + target.string() +
+                              ": /proc is not mounted, and linkat with AT_EMPTY_PATH was "
+                              "refused (it needs CAP_DAC_READ_SEARCH)");
+}
+
+/// Links the file open as `fd` under a fresh hidden name in `dir`; returns that name.
+task<fs::path> link_fresh_name(io_ring& ring, int fd, fs::path dir) {
+  for (int attempt = 0; attempt < tmp_max; ++attempt) {
+    std::string name = ".";  // hidden; built in steps (g++ 12 -O2 warns on "." + string)
+    name += random_name();
+    name += ".publishing";
+    fs::path fresh = dir / name;
+    bool taken = false;
+    try {
+      co_await link_at(ring, fd, fresh);
+    } catch (const std::system_error& e) {
+      if (e.code().value() != EEXIST) throw;
+      taken = true;
+    }
+    if (!taken) co_return fresh;
+  }
+  throw std::system_error(EEXIST, std::generic_category(),
+                          "no free name to publish through in " + dir.string());
+}
+
+/// Removes a name that must not survive: through the ring, else synchronously.
+task<void> remove_name(io_ring& ring, fs::path name) {
+  bool removed = true;
+  try {
+    begin_step("unlinkat", name);
+    co_await ops::unlinkat(ring, AT_FDCWD, name.c_str());
+  } catch (const std::system_error&) {
+    removed = false;
+  }
+  if (!removed) ::unlink(name.c_str());
+}
+
+task<void> rename_at(io_ring& ring, fs::path from, fs::path to, unsigned flags) {
+  begin_step("renameat", to);
+  co_await ops::renameat(ring, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags);
+}
+
+/// `link_file` without the copy: `target` is on the file's filesystem.
+task<void> link_here(io_ring& ring, int fd, fs::path target, existing_target existing) {
+  if (existing == existing_target::refuse) {
+    co_await link_at(ring, fd, target);
+    co_return;
+  }
+  // linkat never replaces; renameat does, atomically, but needs a name to move.
+  const fs::path fresh = co_await link_fresh_name(ring, fd, target.parent_path());
+  std::exception_ptr failure;
+  try {
+    co_await rename_at(ring, fresh, target, 0);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    co_await remove_name(ring, fresh);
+    std::rethrow_exception(failure);
+  }
+}
+
+/// Copies the first `size` bytes of `from` into `to` through the ring.
+task<void> copy_data(io_ring& ring, int from, int to, std::uint64_t size, fs::path target) {
+  begin_step("copy", target);
+  std::vector<std::byte> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(size, copy_chunk)));
+  std::uint64_t offset = 0;
+  while (offset < size) {
+    const std::size_t got = co_await ops::read(ring, from, buffer, offset);
+    if (got == 0) break;  // the file shrank meanwhile
+    for (std::span<const std::byte> data(buffer.data(), got); !data.empty();) {
+      const std::size_t put = co_await ops::write(ring, to, data, offset);
+      if (put == 0) throw std::system_error(EIO, std::generic_category(), "write made no progress");
+      data = data.subspan(put);
+      offset += put;
+    }
+  }
+}
+
+/// Copies the file open as `fd` into a new `O_TMPFILE` file in `target`'s directory, with
+/// the same mode, and publishes that; returns its descriptor.
+task<unique_fd> publish_copy(io_ring& ring, int fd, fs::path target, existing_target existing,
+                             bool durable) {
+  // A descriptor of its own to read from, as the file may be open write-only; without
+  // /proc, the file's own descriptor.
+  const std::string source = proc_fd_path(fd);
+  unique_fd reader;
+  try {
+    reader.reset(co_await ops::openat(ring, AT_FDCWD, source.c_str(), O_RDONLY | O_CLOEXEC, 0));
+  } catch (const std::system_error& e) {
+    if (e.code().value() != ENOENT || proc_mounted()) throw;
+  }
+  const int from = reader ? reader.get() : fd;
+  struct stat st;
+  if (::fstat(from, &st) != 0) throw_errno("fstat fd " + std::to_string(from));
+
+  const fs::path dir = target.parent_path();
+  unique_fd copy(co_await ops::openat(ring, AT_FDCWD, dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC,
+                                      0600));
+  if (::fchmod(copy.get(), st.st_mode & 07777) != 0) throw_errno("chmod new file in " + dir.string());
+  co_await copy_data(ring, from, copy.get(), static_cast<std::uint64_t>(st.st_size), target);
+  if (durable) co_await sync(ring, copy.get(), true, target);
+  co_await link_here(ring, copy.get(), target, existing);
+  co_return copy;
+}
+
+}  // namespace
+
+publish_trace::publish_trace() noexcept : outer_(std::exchange(trace, &steps_)) {}
+
+publish_trace::~publish_trace() { trace = outer_; }
+
+void simulate_publish_failure(std::string step, int error) {
+  failing_step = std::move(step);
+  failing_error = error;
+}
+
+task<void> link_file(io_ring& ring, int fd, fs::path target, existing_target existing,
+                     bool durable) {
+  if (durable) co_await sync(ring, fd, true, target);
+  bool crossed = false;
+  try {
+    co_await link_here(ring, fd, target, existing);
+  } catch (const std::system_error& e) {
+    if (e.code().value() != EXDEV) throw;
+    crossed = true;
+  }
+  if (crossed) co_await publish_copy(ring, fd, target, existing, durable);
+}
+
+task<unique_fd> move_file(io_ring& ring, int fd, fs::path source, fs::path target,
+                          existing_target existing, bool durable) {
+  if (durable) co_await sync(ring, fd, true, target);
+  const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
+  bool crossed = false;
+  try {
+    co_await rename_at(ring, source, target, flags);
+  } catch (const std::system_error& e) {
+    if (e.code().value() != EXDEV) throw;
+    crossed = true;
+  }
+  if (!crossed) co_return unique_fd();
+  unique_fd copy = co_await publish_copy(ring, fd, target, existing, durable);
+  begin_step("unlinkat", source);
+  co_await ops::unlinkat(ring, AT_FDCWD, source.c_str());
+  co_return copy;
+}
+
+task<void> sync_directory(io_ring& ring, fs::path dir) {
+  unique_fd directory(co_await ops::openat(ring, AT_FDCWD, dir.c_str(),
+                                           O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
+  co_await sync(ring, directory.get(), false, dir);
+}
+
+}  // namespace tempfile::detail

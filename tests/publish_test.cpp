@@ -1,0 +1,569 @@
+// Publishing (link, replace, persist, persist_noclobber): whole contents or nothing at the
+// target, no stray names, durable order, copies across filesystems; exact permissions;
+// reopen.
+
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <tempfile/publish_trace.hpp>
+#include <tempfile/tempfile.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace tempfile;
+using test::has_errno;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Every way to publish, each on the file type that offers it.
+enum class way { link, replace, spooled_link, spooled_replace, rolled_replace, persist, persist_noclobber };
+constexpr way all_ways[] = {way::link,           way::replace, way::spooled_link,
+                            way::spooled_replace, way::rolled_replace, way::persist,
+                            way::persist_noclobber};
+
+const char* name_of(way w) {
+  switch (w) {
+    case way::link: return "temporary_file::link";
+    case way::replace: return "temporary_file::replace";
+    case way::spooled_link: return "spooled_temporary_file::link (in memory)";
+    case way::spooled_replace: return "spooled_temporary_file::replace (in memory)";
+    case way::rolled_replace: return "spooled_temporary_file::replace (rolled over)";
+    case way::persist: return "named_temporary_file::persist";
+    case way::persist_noclobber: return "named_temporary_file::persist_noclobber";
+  }
+  return "";
+}
+
+bool replaces(way w) {
+  return w == way::replace || w == way::spooled_replace || w == way::rolled_replace ||
+         w == way::persist;
+}
+
+bool renames(way w) { return w == way::persist || w == way::persist_noclobber; }
+
+/// What the object held after a publish, and how the publish ended.
+struct outcome {
+  int error = 0;            ///< errno of the failed publish; 0 on success
+  std::string kept;         ///< the object's contents afterwards
+  std::int64_t position = -1;
+};
+
+task<void> publish(temporary_file& file, way w, fs::path target) {
+  if (w == way::link)
+    co_await file.link(target);
+  else
+    co_await file.replace(target);
+}
+
+task<void> publish(spooled_temporary_file& file, way w, fs::path target) {
+  if (w == way::rolled_replace) co_await file.rollover();
+  if (w == way::spooled_link)
+    co_await file.link(target);
+  else
+    co_await file.replace(target);
+}
+
+task<void> publish(named_temporary_file& file, way w, fs::path target) {
+  if (w == way::persist)
+    co_await file.persist(target);
+  else
+    co_await file.persist_noclobber(target);
+}
+
+/// Writes `data`, publishes at `target`, reads everything back and closes.
+template <class File>
+task<outcome> write_publish_read(File file, way w, fs::path target, std::string data) {
+  co_await file.write(data);
+  outcome result;
+  try {
+    co_await publish(file, w, target);
+  } catch (const std::system_error& e) {
+    result.error = e.code().value();
+  }
+  result.position = file.tell();
+  file.seek(0);
+  result.kept = co_await file.read();
+  co_await file.close();
+  co_return result;
+}
+
+/// A file of the type `w` needs, created in `dir` with `opts`, through `write_publish_read`.
+task<outcome> run(io_ring& ring, way w, fs::path dir, fs::path target, std::string data,
+                  options opts = options()) {
+  opts.dir(dir);
+  if (w == way::link || w == way::replace) {
+    temporary_file file = co_await temporary_file::create(ring, opts);
+    co_return co_await write_publish_read(std::move(file), w, target, data);
+  }
+  if (renames(w)) {
+    named_temporary_file file = co_await named_temporary_file::create(ring, opts);
+    co_return co_await write_publish_read(std::move(file), w, target, data);
+  }
+  co_return co_await write_publish_read(spooled_temporary_file(ring, opts), w, target, data);
+}
+
+std::set<std::string> names_in(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename());
+  return names;
+}
+
+mode_t mode_of(const fs::path& p) {
+  struct stat st;
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+mode_t mode_of(int fd) {
+  struct stat st;
+  REQUIRE(::fstat(fd, &st) == 0);
+  return st.st_mode & 07777;
+}
+
+void write_file(const fs::path& p, const std::string& contents) {
+  std::ofstream(p, std::ios::binary) << contents;
+}
+
+/// Makes one publishing step fail with `error` for as long as it lives.
+class injected_failure {
+ public:
+  injected_failure(const std::string& step, int error) { detail::simulate_publish_failure(step, error); }
+  ~injected_failure() { detail::simulate_publish_failure("", 0); }
+  injected_failure(const injected_failure&) = delete;
+  injected_failure& operator=(const injected_failure&) = delete;
+};
+
+/// The steps a durable publish of `w` issues on one filesystem, in order.
+std::vector<std::string> durable_steps(way w) {
+  if (renames(w)) return {"fdatasync", "renameat", "fsync directory"};
+  if (w == way::link || w == way::spooled_link) return {"fdatasync", "linkat", "fsync directory"};
+  return {"fdatasync", "linkat", "renameat", "fsync directory"};
+}
+
+/// A small journaled ext4 file system on a loop device, mounted for one test. Needs root,
+/// loop devices and mkfs.ext4; `mounted()` says whether it worked.
+class ext4_image {
+ public:
+  ext4_image() : image_(dir_ / "image"), where_(dir_ / "ext4") {
+    fs::create_directory(where_);
+    const std::string make = "truncate -s 16M " + image_.string() + " && mkfs.ext4 -q -F " +
+                             image_.string() + " >/dev/null 2>&1 && mount -o loop " +
+                             image_.string() + " " + where_.string() + " 2>/dev/null";
+    mounted_ = std::system(make.c_str()) == 0;
+  }
+  ~ext4_image() {
+    if (mounted_) ::umount2(where_.c_str(), MNT_DETACH);
+  }
+  ext4_image(const ext4_image&) = delete;
+  ext4_image& operator=(const ext4_image&) = delete;
+  bool mounted() const { return mounted_; }
+  const fs::path& path() const { return where_; }
+
+ private:
+  test::scratch_dir dir_;
+  fs::path image_;
+  fs::path where_;
+  bool mounted_ = false;
+};
+
+/// Sets the umask for as long as it lives.
+class umask_guard {
+ public:
+  explicit umask_guard(mode_t mask) : old_(::umask(mask)) {}
+  ~umask_guard() { ::umask(old_); }
+  umask_guard(const umask_guard&) = delete;
+  umask_guard& operator=(const umask_guard&) = delete;
+
+ private:
+  mode_t old_;
+};
+
+const std::string payload = "the whole upload\n";
+
+}  // namespace
+
+TEST_CASE("every publish puts the whole contents at the target and keeps the position",
+          "[publish]") {
+  io_ring ring;
+  for (const way w : all_ways) {
+    CAPTURE(name_of(w));
+    test::scratch_dir dir;
+    const fs::path target = dir / "published";
+    const outcome result = sync_wait(ring, run(ring, w, dir.path(), target, payload));
+    CHECK(result.error == 0);
+    CHECK(result.kept == payload);
+    CHECK(result.position == static_cast<std::int64_t>(payload.size()));
+    CHECK(test::slurp(target) == payload);
+    CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
+  }
+}
+
+TEST_CASE("replace and persist replace a taken target; link and persist_noclobber refuse it",
+          "[publish]") {
+  io_ring ring;
+  for (const way w : all_ways) {
+    CAPTURE(name_of(w));
+    test::scratch_dir dir;
+    const fs::path target = dir / "published";
+    write_file(target, "old contents");
+    const outcome result = sync_wait(ring, run(ring, w, dir.path(), target, payload));
+    CHECK(result.kept == payload);  // the data stays in the object either way
+    if (replaces(w)) {
+      CHECK(result.error == 0);
+      CHECK(test::slurp(target) == payload);
+    } else {
+      CHECK(result.error == EEXIST);
+      CHECK(test::slurp(target) == "old contents");
+    }
+    CHECK(names_in(dir.path()) == std::set<std::string>{"published"});  // no fresh name left
+  }
+}
+
+TEST_CASE("a spooled file in memory publishes without rolling over", "[publish][spooled]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto body = [&]() -> task<void> {
+    spooled_temporary_file spool(ring, options().dir(dir.path()));
+    co_await spool.write(payload);
+    co_await spool.link(dir / "linked");
+    co_await spool.replace(dir / "linked");
+    CHECK_FALSE(spool.rolled_over());
+    CHECK(spool.tell() == static_cast<std::int64_t>(payload.size()));
+    co_await spool.close();
+  };
+  sync_wait(ring, body());
+  CHECK(test::slurp(dir / "linked") == payload);
+  CHECK(names_in(dir.path()) == std::set<std::string>{"linked"});
+}
+
+TEST_CASE("persist and persist_noclobber move the name: the file is kept there after close",
+          "[publish][named]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto body = [&]() -> task<void> {
+    named_temporary_file file = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    const fs::path old_name = file.name();
+    co_await file.write(payload);
+    co_await file.persist_noclobber(dir / "first");
+    CHECK(file.name() == dir / "first");
+    CHECK_FALSE(fs::exists(old_name));
+    co_await file.persist(dir / "second");
+    CHECK(file.name() == dir / "second");
+    co_await file.close();
+  };
+  sync_wait(ring, body());
+  CHECK(test::slurp(dir / "second") == payload);
+  CHECK(names_in(dir.path()) == std::set<std::string>{"second"});
+}
+
+TEST_CASE("durable publishing syncs the data, then makes the name, then syncs the directory",
+          "[publish][durable]") {
+  io_ring ring;
+  for (const way w : all_ways) {
+    CAPTURE(name_of(w));
+    test::scratch_dir dir;
+    std::vector<std::string> steps;
+    {
+      detail::publish_trace trace;
+      const outcome result = sync_wait(
+          ring, run(ring, w, dir.path(), dir / "published", payload, options().durable(true)));
+      CHECK(result.error == 0);
+      steps = trace.steps();
+    }
+    CHECK(steps == durable_steps(w));
+    CHECK(test::slurp(dir / "published") == payload);
+  }
+  SECTION("without durable, no sync is issued") {
+    test::scratch_dir dir;
+    detail::publish_trace trace;
+    CHECK(sync_wait(ring, run(ring, way::link, dir.path(), dir / "a", payload)).error == 0);
+    CHECK(sync_wait(ring, run(ring, way::persist, dir.path(), dir / "b", payload)).error == 0);
+    CHECK(trace.steps() == std::vector<std::string>{"linkat", "renameat"});
+  }
+}
+
+TEST_CASE("a publish failing at any step leaves no name behind and keeps the data",
+          "[publish][durable][fault]") {
+  io_ring ring;
+  for (const way w : all_ways) {
+    for (const std::string& step : durable_steps(w)) {
+      if (step == "fsync directory") continue;  // the name exists by then: below
+      CAPTURE(name_of(w), step);
+      test::scratch_dir dir;
+      const fs::path target = dir / "published";
+      write_file(target, "old contents");
+      outcome result;
+      {
+        injected_failure failing(step, EIO);
+        result = sync_wait(ring, run(ring, w, dir.path(), dir / "published", payload,
+                                     options().durable(true)));
+      }
+      CHECK(result.error == EIO);
+      CHECK(result.kept == payload);
+      CHECK(test::slurp(target) == "old contents");
+      CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
+    }
+  }
+}
+
+TEST_CASE("a failed directory sync is reported; the name is there, whole", "[publish][durable][fault]") {
+  io_ring ring;
+  for (const way w : {way::link, way::replace, way::persist}) {
+    CAPTURE(name_of(w));
+    test::scratch_dir dir;
+    outcome result;
+    {
+      injected_failure failing("fsync directory", EIO);
+      result = sync_wait(ring, run(ring, w, dir.path(), dir / "published", payload,
+                                   options().durable(true)));
+    }
+    CHECK(result.error == EIO);
+    CHECK(test::slurp(dir / "published") == payload);
+    CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
+  }
+}
+
+TEST_CASE("publishing across filesystems copies through the ring, keeps the mode, stays atomic",
+          "[publish][exdev]") {
+  test::tiny_tmpfs tmpfs("16m");
+  ext4_image ext4;
+  if (!tmpfs.mounted() || !ext4.mounted()) {
+    WARN("cannot mount a tmpfs and an ext4 loop image here (needs root): skipped");
+    return;
+  }
+  io_ring ring;
+  const std::pair<fs::path, fs::path> directions[] = {{tmpfs.path(), ext4.path()},
+                                                      {ext4.path(), tmpfs.path()}};
+  for (const auto& [from_fs, to_fs] : directions) {
+    const fs::path from = from_fs / "from";
+    const fs::path to = to_fs / "to";
+    for (const way w : all_ways) {
+      CAPTURE(from, to, name_of(w));
+      fs::create_directory(from);
+      fs::create_directory(to);
+      const std::string big(3 << 20, 'q');  // several copy pieces
+      detail::publish_trace trace;
+      const outcome result = sync_wait(
+          ring, run(ring, w, from, to / "published", big, options().permissions(0640).durable(true)));
+      CHECK(result.error == 0);
+      CHECK(result.kept == big);
+      CHECK(test::slurp(to / "published") == big);
+      CHECK(mode_of(to / "published") == 0640);
+      CHECK(names_in(to) == std::set<std::string>{"published"});
+      CHECK(fs::is_empty(from));  // a moved name is gone from the source
+      const auto& steps = trace.steps();
+      const bool copied = std::find(steps.begin(), steps.end(), "copy") != steps.end();
+      // A spooled file in memory is written straight into the target's directory.
+      CHECK(copied == (w != way::spooled_link && w != way::spooled_replace));
+      CHECK(steps.back() == "fsync directory");
+      fs::remove_all(from);
+      fs::remove_all(to);
+    }
+  }
+}
+
+TEST_CASE("across filesystems a taken target is still refused, and persist follows the copy",
+          "[publish][exdev]") {
+  test::tiny_tmpfs tmpfs("16m");
+  if (!tmpfs.mounted()) {
+    WARN("cannot mount a tmpfs here (" << tmpfs.why_not() << "): skipped");
+    return;
+  }
+  test::scratch_dir dir;
+  io_ring ring;
+  write_file(tmpfs.path() / "taken", "old contents");
+  for (const way w : {way::link, way::persist_noclobber}) {
+    CAPTURE(name_of(w));
+    const outcome result = sync_wait(ring, run(ring, w, dir.path(), tmpfs.path() / "taken", payload));
+    CHECK(result.error == EEXIST);
+    CHECK(result.kept == payload);
+    CHECK(test::slurp(tmpfs.path() / "taken") == "old contents");
+    CHECK(names_in(tmpfs.path()) == std::set<std::string>{"taken"});
+  }
+  auto body = [&]() -> task<void> {
+    named_temporary_file file = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    co_await file.write("first ");
+    co_await file.persist(tmpfs.path() / "moved");
+    CHECK(file.name() == tmpfs.path() / "moved");
+    co_await file.write("second");  // reaches the published copy
+    co_await file.close();
+  };
+  sync_wait(ring, body());
+  CHECK(test::slurp(tmpfs.path() / "moved") == "first second");
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("ENOSPC while copying across filesystems leaves the target empty and the data kept",
+          "[publish][fault][enospc]") {
+  test::tiny_tmpfs tiny("256k");
+  if (!tiny.mounted()) {
+    WARN("cannot mount a tmpfs here (" << tiny.why_not() << "): skipped");
+    return;
+  }
+  test::scratch_dir dir;
+  io_ring ring;
+  const std::string big(1 << 20, 'b');
+  for (const way w : all_ways) {
+    CAPTURE(name_of(w));
+    const outcome result = sync_wait(ring, run(ring, w, dir.path(), tiny.path() / "published", big,
+                                               options().durable(true)));
+    CHECK(result.error == ENOSPC);
+    CHECK(result.kept == big);
+    CHECK(fs::is_empty(tiny.path()));
+    CHECK(tiny.empty());
+    CHECK(dir.entries() == 0);
+  }
+}
+
+TEST_CASE("a read-only target file system refuses every publish and keeps the data",
+          "[publish][fault]") {
+  test::tiny_tmpfs readonly("1m");
+  if (!readonly.mounted()) {
+    WARN("cannot mount a tmpfs here (" << readonly.why_not() << "): skipped");
+    return;
+  }
+  REQUIRE(::mount("tmpfs", readonly.path().c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) == 0);
+  test::scratch_dir dir;
+  io_ring ring;
+  for (const way w : all_ways) {
+    CAPTURE(name_of(w));
+    const outcome result =
+        sync_wait(ring, run(ring, w, dir.path(), readonly.path() / "published", payload));
+    CHECK(result.error == EROFS);
+    CHECK(result.kept == payload);
+    CHECK(fs::is_empty(readonly.path()));
+    CHECK(dir.entries() == 0);
+  }
+}
+
+TEST_CASE("permissions are exact whatever the umask", "[publish][permissions]") {
+  for (const mode_t mask : {mode_t{0}, mode_t{077}}) {
+    CAPTURE(mask);
+    umask_guard umask(mask);
+    test::scratch_dir dir;
+    io_ring ring;
+    auto body = [&]() -> task<void> {
+      for (const mode_t mode : {mode_t{0640}, mode_t{0604}, mode_t{0755}}) {
+        CAPTURE(mode);
+        const options opts = options().dir(dir.path()).permissions(mode);
+        temporary_file unnamed = co_await temporary_file::create(ring, opts);
+        CHECK(mode_of(unnamed.fileno()) == mode);
+        named_temporary_file named = co_await named_temporary_file::create(ring, opts);
+        CHECK(mode_of(named.name()) == mode);
+        spooled_temporary_file spooled(ring, opts);
+        const int spooled_fd = co_await spooled.fileno();
+        CHECK(mode_of(spooled_fd) == mode);
+        created_file made = co_await mkstemp(ring, opts);
+        CHECK(mode_of(made.path) == mode);
+        fs::remove(made.path);
+        const fs::path made_dir = co_await mkdtemp(ring, opts);
+        CHECK(mode_of(made_dir) == mode);
+        fs::remove(made_dir);
+        temporary_directory tree = co_await temporary_directory::create(ring, opts);
+        CHECK(mode_of(tree.path()) == mode);
+        co_await tree.cleanup();
+        co_await unnamed.close();
+        co_await named.close();
+        co_await spooled.close();
+      }
+      // Unset: Python's 0600 and 0700.
+      temporary_file unnamed = co_await temporary_file::create(ring, options().dir(dir.path()));
+      CHECK(mode_of(unnamed.fileno()) == 0600);
+      temporary_directory tree = co_await temporary_directory::create(ring, options().dir(dir.path()));
+      CHECK(mode_of(tree.path()) == 0700);
+      co_await tree.cleanup();
+      co_await unnamed.close();
+    };
+    sync_wait(ring, body());
+    CHECK(dir.entries() == 0);
+  }
+}
+
+TEST_CASE("reopen gives a second handle on the same file with its own position",
+          "[publish][reopen]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto body = [&]() -> task<void> {
+    temporary_file file = co_await temporary_file::create(ring, options().dir(dir.path()));
+    co_await file.write("hello world");  // still buffered: reopen flushes it
+    temporary_file other = co_await file.reopen();
+    CHECK(other.tell() == 0);
+    const std::string start = co_await other.read(5);
+    CHECK(start == "hello");
+    CHECK(file.tell() == 11);
+    other.seek(6);
+    co_await other.write("WORLD");
+    co_await other.flush();
+    file.seek(0);
+    const std::string seen = co_await file.read();
+    CHECK(seen == "hello WORLD");
+    CHECK(other.tell() == 11);
+    co_await other.close();
+    CHECK_FALSE(file.closed());
+    co_await file.close();
+  };
+  sync_wait(ring, body());
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("a reopened named file never deletes the name", "[publish][reopen]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto body = [&]() -> task<void> {
+    named_temporary_file file = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    co_await file.write("abc");
+    named_temporary_file other = co_await file.reopen();
+    CHECK(other.name() == file.name());
+    const std::string seen = co_await other.read();
+    CHECK(seen == "abc");
+    co_await other.write("def");
+    co_await other.close();
+    CHECK(fs::exists(file.name()));  // the reopened handle left it
+    file.seek(0, SEEK_END);
+    CHECK(file.tell() == 6);  // sees the other handle's write
+    co_await file.close();    // delete_on_close: the original removes it
+    CHECK_FALSE(fs::exists(file.name()));
+  };
+  sync_wait(ring, body());
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("reopen without /proc says that /proc is not mounted", "[publish][reopen]") {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // A mount namespace of its own, so /proc disappears for this child only.
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::umount2("/proc", MNT_DETACH) != 0)
+      ::_exit(77);
+    try {
+      io_ring ring;
+      sync_wait(ring, [](io_ring& r) -> task<void> {
+        temporary_file file = co_await temporary_file::create(r);
+        temporary_file other = co_await file.reopen();
+      }(ring));
+    } catch (const std::system_error& e) {
+      const bool says_proc = std::string(e.what()).find("/proc is not mounted") != std::string::npos;
+      ::_exit(e.code().value() == ENOENT && says_proc ? 0 : 1);
+    }
+    ::_exit(2);  // reopened without /proc
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) {
+    WARN("cannot unmount /proc in a mount namespace here (needs root): skipped");
+    return;
+  }
+  CHECK(WEXITSTATUS(status) == 0);
+}
