@@ -18,20 +18,25 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 
 #include "config.hpp"
 #include "server.hpp"
 #include "storage.hpp"
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
+      std::printf("usage: upload_server --store DIR [--port N] [--max-memory BYTES] "
+                  "[--max-body BYTES] [--durable] [--sync]\n");
+      return 0;
+    }
+  }
   upload_server::config settings;
   try {
     settings = upload_server::parse_command_line(argc, argv);
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr,
-                 "upload_server: %s\nusage: upload_server --store DIR [--port N] "
-                 "[--max-memory BYTES] [--max-body BYTES] [--durable] [--sync]\n",
-                 e.what());
+    std::fprintf(stderr, "upload_server: %s (see --help)\n", e.what());
     return 2;
   }
   try {

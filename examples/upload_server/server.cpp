@@ -1,6 +1,9 @@
 #include "server.hpp"
 
 #include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -41,8 +44,8 @@ net::awaitable<void> server::accept_connections() {
     if (error) continue;  // e.g. out of descriptors: the connections already open go on
     socket.set_option(tcp::no_delay(true));
     auto connection = connections_.emplace(connections_.end());
-    net::co_spawn(context_, serve(std::move(socket)),
-                  net::bind_cancellation_slot(connection->slot(), [this, connection](std::exception_ptr) {
+    net::co_spawn(context_, serve(std::move(socket), connection),
+                  net::bind_cancellation_slot(connection->cancel.slot(), [this, connection](std::exception_ptr) {
                     // Erased later: the signal's slot belongs to the coroutine just ended.
                     net::post(context_, [this, connection] {
                       connections_.erase(connection);
@@ -52,12 +55,27 @@ net::awaitable<void> server::accept_connections() {
   }
 }
 
-net::awaitable<void> server::serve(tcp::socket socket) {
+net::awaitable<void> server::serve(tcp::socket socket, connection_list::iterator self) {
+  self->socket = &socket;
+  struct forget_socket {
+    connection& record;
+    ~forget_socket() { record.socket = nullptr; }
+  } forget{*self};
   boost::beast::flat_buffer buffer;
-  while (co_await answer_one(socket, buffer, settings_, files_)) {
+  while (!stopping_ && co_await answer_one(socket, buffer, settings_, files_)) {
   }
+  if (stopping_) co_return;
+  // A lingering close: a client still sending a body we refused reads our answer before
+  // the connection goes, instead of a reset that could discard it.
   boost::system::error_code ignored;
   socket.shutdown(tcp::socket::shutdown_send, ignored);
+  std::vector<std::byte> sink(64 << 10);
+  for (std::uint64_t drained = 0; drained <= settings_.max_body;) {
+    auto [error, n] = co_await socket.async_read_some(net::buffer(sink),
+                                                      net::as_tuple(net::use_awaitable));
+    if (error) break;
+    drained += n;
+  }
 }
 
 void server::stop() {
@@ -66,7 +84,14 @@ void server::stop() {
   acceptor_.close(ignored);
   // Each connection's current operation, a socket read or a step on the ring, is cancelled;
   // an upload's destructor then drops its data and its temporary file.
-  for (auto& connection : connections_) connection.emit(net::cancellation_type::terminal);
+  for (auto& connection : connections_) {
+    connection.cancel.emit(net::cancellation_type::terminal);
+    if (connection.socket) {
+      // Shut down too: a read a coroutine starts after this ends at once instead of waiting.
+      connection.socket->cancel(ignored);
+      connection.socket->shutdown(tcp::socket::shutdown_both, ignored);
+    }
+  }
   connection_ended();
 }
 

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <functional>
 #include <list>
-#include <random>
 
 #include "config.hpp"
 #include "storage.hpp"
@@ -30,8 +29,17 @@ class server {
   unsigned short port() const;
 
  private:
+  /// A connection being served: stop() cancels its current step on the ring and its
+  /// socket's operations, and shuts the socket down (a coroutine resumed by a completion
+  /// that was already on its way would otherwise start a read that nothing ends).
+  struct connection {
+    net::cancellation_signal cancel;
+    net::ip::tcp::socket* socket = nullptr;  // while its coroutine runs
+  };
+  using connection_list = std::list<connection>;
+
   net::awaitable<void> accept_connections();
-  net::awaitable<void> serve(net::ip::tcp::socket socket);
+  net::awaitable<void> serve(net::ip::tcp::socket socket, connection_list::iterator self);
   void stop();
   void connection_ended();
 
@@ -41,7 +49,7 @@ class server {
   std::function<void()> on_stopped_;
   net::ip::tcp::acceptor acceptor_;
   net::signal_set signals_;
-  std::list<net::cancellation_signal> connections_;  // one per connection: stop() emits them
+  connection_list connections_;
   bool stopping_ = false;
 };
 
