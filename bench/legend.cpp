@@ -26,12 +26,15 @@ constexpr std::array legends = {
                     "one durably published file per op: temporary_file with durable(true), "
                     "write, link, close vs the same sync calls on 1 thread and on N, and raw "
                     "liburing (openat, then linked write, fdatasync, linkat, fsync(dir), close)",
-                    ""},
+                    "on tmpfs nothing waits for a disk and each blocking step is an io-wq "
+                    "hand-off, dearer than the sync call; one at a time on a disk, both wait "
+                    "for the same journal commits (bench/README.md, \"Durable publishing\")"},
     scenario_legend{"seqwrite",
                     "one write call per op into a temporary_file (256 KiB buffer, "
                     "write-behind) vs pwrite, fwrite, and the fastest pwrite chunk (best)",
-                    "each buffer written waits for an io-wq hand-off, so fewer, larger sync "
-                    "calls win (bench/README.md, \"Figures now\")"},
+                    "against the best chunk: each small call is copied into the buffer, then "
+                    "by the kernel, where one large pwrite copies once (bench/README.md, "
+                    "\"seqwrite: deeper write-behind\")"},
     scenario_legend{"spool",
                     "one append per op to an in-memory spooled_temporary_file vs "
                     "std::vector<char> reserve + append",
@@ -41,13 +44,6 @@ constexpr std::array legends = {
                     "batches of N",
                     "each NOP also resumes the coroutine awaiting it, which raw liburing's "
                     "loop does not (bench/README.md, \"tempfile_nop_bench\")"},
-    scenario_legend{"publish",
-                    "one durable publish per op: temporary_file::create, write, link under "
-                    "a fresh name with durable, close vs open(O_TMPFILE), pwrite, fdatasync, "
-                    "linkat, fsync of the directory, close, on one thread and on N threads",
-                    "on tmpfs nothing waits for a disk and each blocking step is an io-wq "
-                    "hand-off, dearer than the sync call; one at a time on a disk, both wait "
-                    "for the same journal commits (bench/README.md, \"Durable publishing\")"},
 };
 
 }  // namespace
