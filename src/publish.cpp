@@ -125,6 +125,24 @@ task<void> rename_at(io_ring& ring, fs::path from, fs::path to, unsigned flags) 
   co_await ops::renameat(ring, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags);
 }
 
+/// A fresh name to be renamed away, removed synchronously if the publish is destroyed
+/// (cancelled) before that: no fresh name outlives a cancellation either.
+class fresh_name {
+ public:
+  explicit fresh_name(fs::path name) : name_(std::move(name)) {}
+  fresh_name(const fresh_name&) = delete;
+  fresh_name& operator=(const fresh_name&) = delete;
+  ~fresh_name() {
+    if (!gone_) ::unlink(name_.c_str());
+  }
+  const fs::path& path() const noexcept { return name_; }
+  void gone() noexcept { gone_ = true; }
+
+ private:
+  fs::path name_;
+  bool gone_ = false;
+};
+
 /// `link_file` without the copy: `target` is on the file's filesystem.
 task<void> link_here(io_ring& ring, int fd, fs::path target, existing_target existing) {
   if (existing == existing_target::refuse) {
@@ -132,17 +150,16 @@ task<void> link_here(io_ring& ring, int fd, fs::path target, existing_target exi
     co_return;
   }
   // linkat never replaces; renameat does, atomically, but needs a name to move.
-  const fs::path fresh = co_await link_fresh_name(ring, fd, target.parent_path());
+  fresh_name fresh(co_await link_fresh_name(ring, fd, target.parent_path()));
   std::exception_ptr failure;
   try {
-    co_await rename_at(ring, fresh, target, 0);
+    co_await rename_at(ring, fresh.path(), target, 0);
   } catch (...) {
     failure = std::current_exception();
   }
-  if (failure) {
-    co_await remove_name(ring, fresh);
-    std::rethrow_exception(failure);
-  }
+  if (failure) co_await remove_name(ring, fresh.path());
+  fresh.gone();
+  if (failure) std::rethrow_exception(failure);
 }
 
 /// Copies the first `size` bytes of `from` into `to` through the ring.

@@ -585,3 +585,31 @@ TEST_CASE("reopen without /proc says that /proc is not mounted", "[publish][reop
   }
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("a publish destroyed in flight leaves no fresh name, and the target whole",
+          "[publish][lifetime]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const fs::path target = dir / "published";
+  write_file(target, "old contents");
+  auto file = sync_wait(ring, temporary_file::create(ring, options().dir(dir.path()).buffering(0)));
+  sync_wait(ring, file.write(payload));
+  auto turn = [&]() -> task<void> { co_await ring.yield(); };
+  // Each publish dies before it starts, with a link or rename in flight, or finished.
+  auto abandon = [&](auto publish) {
+    for (int i = 0; i < 100; ++i) {
+      auto publishing = publish();
+      detail::task_access::start(publishing);
+      for (int turns = 0; turns < i % 4; ++turns) sync_wait(ring, turn());
+    }
+  };
+  abandon([&] { return file.replace(target); });
+  abandon([&] { return file.link(dir / "linked"); });
+  for (const std::string& name : names_in(dir.path())) {
+    CAPTURE(name);
+    CHECK((name == "published" || name == "linked"));
+  }
+  const std::string now = test::slurp(target);
+  CHECK((now == "old contents" || now == payload));
+  if (fs::exists(dir / "linked")) CHECK(test::slurp(dir / "linked") == payload);
+}

@@ -31,8 +31,8 @@ struct op_context {
   const char* path = nullptr;
   const char* second_path = nullptr;
   bool opens_fd = false;  // the result is a descriptor the awaiter must take or close
-  /// What a successful op created at `path` (relative to `fd`): removed if nobody is left
-  /// to take it.
+  /// What a successful op created at `second_path` if set, else at `path` (relative to
+  /// `fd`): removed if nobody is left to take it.
   enum class creation : unsigned char { none, file, directory } creates = creation::none;
 };
 
@@ -75,7 +75,7 @@ class [[nodiscard]] checked_op : public prepared_op<Prepare> {
  private:
   static void remove_created(ring_op& self) noexcept {
     const op_context& made = static_cast<checked_op&>(self).context_;
-    ::unlinkat(made.fd, made.path,
+    ::unlinkat(made.fd, made.second_path ? made.second_path : made.path,
                made.creates == op_context::creation::directory ? AT_REMOVEDIR : 0);
   }
 
@@ -251,10 +251,13 @@ inline auto mkdirat(io_ring& ring, int dirfd, const char* path, mode_t mode) {
 }
 
 /// linkat(2); with `AT_SYMLINK_FOLLOW` and `/proc/thread-self/fd/N` it names an `O_TMPFILE` file.
+/// Abandoned after it succeeded, it removes the new name: a cancelled publish publishes
+/// nothing (`new_path` must then stay valid while the awaiter lives).
 inline auto linkat(io_ring& ring, int old_dirfd, const char* old_path, int new_dirfd,
                    const char* new_path, int flags) {
   return detail::make_checked_op<int>(
-      ring, {"linkat", old_dirfd, old_path, new_path}, [=](io_uring_sqe& s) {
+      ring, {"linkat", new_dirfd, old_path, new_path, false, detail::op_context::creation::file},
+      [=](io_uring_sqe& s) {
         io_uring_prep_linkat(&s, old_dirfd, old_path, new_dirfd, new_path, flags);
       });
 }
