@@ -10,7 +10,7 @@ namespace upload_server {
 struct config {
   unsigned short port = 8080;
   std::filesystem::path store;           // where uploads are published (required)
-  std::size_t max_memory = 1 << 20;      // bytes of one upload kept in memory before disk
+  std::size_t max_memory = 64 << 20;     // bytes all uploads together keep in memory
   std::uint64_t max_body = 64ull << 20;  // larger bodies get 413
   bool durable = false;                  // published files and names reach stable storage
   bool sync = false;                     // blocking write/fsync in the handlers, no ring

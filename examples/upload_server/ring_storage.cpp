@@ -1,8 +1,8 @@
-// The library's storage: each upload is a spooled_temporary_file (memory up to
-// --max-memory, then an O_TMPFILE in the store), published with link.
+// The library's storage: each upload is a spooled_temporary_file charged to one
+// spool_budget of --max-memory bytes (past it, an O_TMPFILE in the store), published with
+// link, durably with --durable.
 
 #include <fcntl.h>
-#include <sys/stat.h>
 
 #include <boost/asio/use_awaitable.hpp>
 
@@ -29,47 +29,38 @@ task<std::size_t> read_at(io_ring& ring, int fd, std::span<std::byte> buffer,
 
 class ring_upload final : public upload {
  public:
-  ring_upload(io_ring& ring, const config& settings, int store_fd)
+  ring_upload(io_ring& ring, const config& settings, tempfile::spool_budget& memory)
       : ring_(ring),
-        settings_(settings),
-        store_fd_(store_fd),
-        spool_(ring, tempfile::options().dir(settings.store).max_size(settings.max_memory)) {}
+        store_(settings.store),
+        spool_(ring, tempfile::options()
+                         .dir(settings.store)
+                         .memory_budget(memory)
+                         .durable(settings.durable)) {}
 
   net::awaitable<void> append(std::span<const std::byte> data) override {
     co_await async_run(ring_, spool_.write(data), net::use_awaitable);
   }
 
   net::awaitable<void> publish(std::string name) override {
-    co_await async_run(ring_, link(settings_.store / name), net::use_awaitable);
+    co_await async_run(ring_, spool_.link(store_ / name), net::use_awaitable);
   }
 
  private:
-  task<void> link(std::filesystem::path target) {
-    if (settings_.durable) {
-      // The data reaches the disk before the name appears, the name before the answer.
-      const int fd = co_await spool_.fileno();
-      co_await spool_.flush();
-      co_await tempfile::ops::fsync(ring_, fd);
-      co_await spool_.link(target);
-      co_await tempfile::ops::fsync(ring_, store_fd_);
-    } else {
-      co_await spool_.link(target);
-    }
-  }
-
   io_ring& ring_;
-  const config& settings_;
-  int store_fd_;
+  std::filesystem::path store_;
   tempfile::spooled_temporary_file spool_;
 };
 
 class ring_storage final : public storage {
  public:
   ring_storage(io_ring& ring, const config& settings)
-      : ring_(ring), settings_(settings), store_(open_store(settings.store)) {}
+      : ring_(ring),
+        settings_(settings),
+        store_(open_store(settings.store)),
+        memory_(settings.max_memory) {}
 
   std::unique_ptr<upload> begin_upload() override {
-    return std::make_unique<ring_upload>(ring_, settings_, store_.get());
+    return std::make_unique<ring_upload>(ring_, settings_, memory_);
   }
 
   net::awaitable<tempfile::unique_fd> open(std::string name) override {
@@ -86,6 +77,7 @@ class ring_storage final : public storage {
   io_ring& ring_;
   const config& settings_;
   tempfile::unique_fd store_;
+  tempfile::spool_budget memory_;
 };
 
 }  // namespace

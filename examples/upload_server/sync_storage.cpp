@@ -1,6 +1,7 @@
 // The --sync storage: what adopting a synchronous temp-file library looks like. The same
-// spooling (memory up to --max-memory, then an O_TMPFILE in the store) with blocking
-// write, fsync and linkat calls made inside the handlers.
+// spooling (uploads together hold up to --max-memory bytes in memory, an upload past that
+// goes to an O_TMPFILE in the store) with blocking write, fsync and linkat calls made
+// inside the handlers.
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -21,11 +22,14 @@ namespace {
 
 class sync_upload final : public upload {
  public:
-  sync_upload(const config& settings, int store_fd) : settings_(settings), store_fd_(store_fd) {}
+  sync_upload(const config& settings, int store_fd, std::size_t& memory_used)
+      : settings_(settings), store_fd_(store_fd), memory_used_(memory_used) {}
+  ~sync_upload() override { memory_used_ -= memory_.size(); }
 
   net::awaitable<void> append(std::span<const std::byte> data) override {
-    if (!file_ && memory_.size() + data.size() <= settings_.max_memory) {
+    if (!file_ && memory_used_ + data.size() <= settings_.max_memory) {
       memory_.insert(memory_.end(), data.begin(), data.end());
+      memory_used_ += data.size();
       co_return;
     }
     spill();
@@ -48,6 +52,7 @@ class sync_upload final : public upload {
     file_.reset(::openat(store_fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
     if (!file_) fail("open(O_TMPFILE)", settings_.store);
     write_all(memory_);
+    memory_used_ -= memory_.size();
     memory_ = {};
   }
 
@@ -65,6 +70,7 @@ class sync_upload final : public upload {
 
   const config& settings_;
   int store_fd_;
+  std::size_t& memory_used_;  // by all uploads together
   std::vector<std::byte> memory_;
   tempfile::unique_fd file_;
   std::uint64_t size_ = 0;
@@ -76,7 +82,7 @@ class sync_storage final : public storage {
       : settings_(settings), store_(open_store(settings.store)) {}
 
   std::unique_ptr<upload> begin_upload() override {
-    return std::make_unique<sync_upload>(settings_, store_.get());
+    return std::make_unique<sync_upload>(settings_, store_.get(), memory_used_);
   }
 
   net::awaitable<tempfile::unique_fd> open(std::string name) override {
@@ -97,6 +103,7 @@ class sync_storage final : public storage {
  private:
   const config& settings_;
   tempfile::unique_fd store_;
+  std::size_t memory_used_ = 0;
 };
 
 }  // namespace
