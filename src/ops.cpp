@@ -1,6 +1,9 @@
 #include <tempfile/ops.hpp>
 
 #include <unistd.h>
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>  // client requests cost a few instructions outside Valgrind
+#endif
 
 #include <cerrno>
 #include <string>
@@ -33,7 +36,17 @@ void statx_op::prepare_into(ring_op& self, io_uring_sqe& sqe) noexcept {
 
 struct statx statx_op::await_resume() {
   if (const int res = take_result(); res < 0) throw_op_error(-res, context_);
+  written_by_kernel(&result_, sizeof result_);
   return result_;
+}
+
+void written_by_kernel(const void* data, std::size_t size) noexcept {
+#ifdef VALGRIND_MAKE_MEM_DEFINED
+  VALGRIND_MAKE_MEM_DEFINED(data, size);
+#else
+  (void)data;
+  (void)size;
+#endif
 }
 
 ftruncate_op::ftruncate_op(io_ring& ring, int fd, std::uint64_t length) noexcept

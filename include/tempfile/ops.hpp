@@ -98,6 +98,36 @@ struct write_sqe {
   }
 };
 
+/// Tells memory checkers (Valgrind) that the kernel wrote `size` bytes at `data`: io_uring
+/// writes them asynchronously, where a checker cannot see it.
+void written_by_kernel(const void* data, std::size_t size) noexcept;
+
+/// Fills a read SQE: into `buffer` from `offset` (at most `max_transfer` bytes).
+struct read_sqe {
+  int fd;
+  std::span<std::byte> buffer;
+  std::uint64_t offset;
+  void operator()(io_uring_sqe& sqe) const noexcept {
+    io_uring_prep_read(&sqe, fd, buffer.data(),
+                       static_cast<unsigned>(std::min(buffer.size(), max_transfer)), offset);
+  }
+};
+
+/// pread(2) through the ring; the bytes read count as written (`written_by_kernel`).
+class [[nodiscard]] read_op : public checked_op<std::size_t, read_sqe> {
+ public:
+  read_op(io_ring& ring, int fd, std::span<std::byte> buffer, std::uint64_t offset) noexcept
+      : checked_op(ring, {"read", fd}, {fd, buffer, offset}), buffer_(buffer.data()) {}
+  std::size_t await_resume() {
+    const std::size_t n = checked_op::await_resume();
+    written_by_kernel(buffer_, n);
+    return n;
+  }
+
+ private:
+  std::byte* buffer_;
+};
+
 /// Fills a close SQE.
 struct close_sqe {
   int fd;
@@ -204,11 +234,7 @@ inline auto openat(io_ring& ring, int dirfd, const char* path, int flags, mode_t
 
 /// pread(2) at an explicit offset. Returns the bytes read (0 at end of file).
 inline auto read(io_ring& ring, int fd, std::span<std::byte> buffer, std::uint64_t offset) {
-  return detail::make_checked_op<std::size_t>(ring, {"read", fd}, [=](io_uring_sqe& s) {
-    io_uring_prep_read(&s, fd, buffer.data(),
-                       static_cast<unsigned>(std::min(buffer.size(), detail::max_transfer)),
-                       offset);
-  });
+  return detail::read_op(ring, fd, buffer, offset);
 }
 
 /// pwrite(2) at an explicit offset. Returns the bytes written (possibly fewer).
