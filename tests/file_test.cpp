@@ -405,42 +405,13 @@ TEST_CASE("link works from a thread with a descriptor table of its own", "[file]
   CHECK(test::slurp(dir / "published") == "private table");
 }
 
-namespace {
-/// Runs `body` in a child process with /proc unmounted in a mount namespace of its own;
-/// `body` returns 0 for success or fills `message`. 77: the child could not set this up.
-int without_proc(const std::function<int(std::string& message)>& body, std::string& message) {
-  int pipe_fds[2];
-  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::string report;
-    int code = 77;
-    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        ::umount2("/proc", MNT_DETACH) != 0)
-      report = std::string("cannot unmount /proc privately: ") + std::strerror(errno);
-    else
-      code = body(report);
-    (void)!::write(pipe_fds[1], report.data(), report.size());
-    ::_exit(code);
-  }
-  ::close(pipe_fds[1]);
-  char buffer[512];
-  ssize_t n;
-  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) message.append(buffer, static_cast<std::size_t>(n));
-  ::close(pipe_fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-}  // namespace
 
 TEST_CASE("link without /proc uses AT_EMPTY_PATH, or says that /proc is missing", "[file]") {
   // Without the capability, kernels before 6.10 refuse AT_EMPTY_PATH: the error must say why.
   test::scratch_dir dir;
   std::filesystem::permissions(dir.path(), std::filesystem::perms::all);  // for nobody too
   std::string message;
-  const int code = without_proc([&](std::string& report) {
+  const int code = test::without_proc([&](std::string& report) {
     const auto publish = [&](const char* name) {
       io_ring ring;
       sync_wait(ring, [&]() -> task<void> {

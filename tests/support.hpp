@@ -3,16 +3,20 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <system_error>
@@ -122,5 +126,33 @@ class errno_matcher : public Catch::MatcherBase<std::system_error> {
   int expected_;
 };
 inline errno_matcher has_errno(int e) { return errno_matcher(e); }
+
+/// Runs `body` in a child process with /proc unmounted in a mount namespace of its own;
+/// `body` returns 0 for success or fills `message`. 77: the child could not set this up.
+inline int without_proc(const std::function<int(std::string& message)>& body, std::string& message) {
+  int pipe_fds[2];
+  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::string report;
+    int code = 77;
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::umount2("/proc", MNT_DETACH) != 0)
+      report = std::string("cannot unmount /proc privately: ") + std::strerror(errno);
+    else
+      code = body(report);
+    (void)!::write(pipe_fds[1], report.data(), report.size());
+    ::_exit(code);
+  }
+  ::close(pipe_fds[1]);
+  char buffer[512];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) message.append(buffer, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
 
 }  // namespace test
