@@ -140,7 +140,7 @@ inline void check_without_proc(const std::function<int(std::string& report)>& bo
   if (pid == 0) {
     std::string report;
     int code = cannot_run;
-    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount("none", "/", "none", MS_REC | MS_PRIVATE, nullptr) != 0 ||
         ::umount2("/proc", MNT_DETACH) != 0)
       report = std::string("cannot unmount /proc privately: ") + std::strerror(errno);
     else
