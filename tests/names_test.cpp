@@ -46,18 +46,6 @@ mode_t permissions_of(const fs::path& path) {
   return st.st_mode & 07777;
 }
 
-/// Sets the umask for one test.
-class umask_guard {
- public:
-  explicit umask_guard(mode_t mask) : previous_(::umask(mask)) {}
-  ~umask_guard() { ::umask(previous_); }
-  umask_guard(const umask_guard&) = delete;
-  umask_guard& operator=(const umask_guard&) = delete;
-
- private:
-  mode_t previous_;
-};
-
 /// A name source that yields `taken` for its first `collisions` names, then `fresh`
 /// followed by a counter; it counts every name asked for.
 struct colliding_names {
@@ -178,7 +166,7 @@ TEST_CASE("created files are 0600 and directories 0700 whatever the umask", "[na
   io_ring ring;
   test::scratch_dir dir;
   for (const mode_t mask : {mode_t{0}, mode_t{077}}) {
-    umask_guard umask(mask);
+    test::umask_guard umask(mask);
     INFO("umask " << mask);
     CHECK(permissions_of(sync_wait(ring, mkstemp(ring, options().dir(dir.path()))).path) == 0600);
     CHECK(permissions_of(sync_wait(ring, mkdtemp(ring, options().dir(dir.path())))) == 0700);

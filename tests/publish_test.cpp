@@ -176,18 +176,6 @@ class ext4_image {
   bool mounted_ = false;
 };
 
-/// Sets the umask for as long as it lives.
-class umask_guard {
- public:
-  explicit umask_guard(mode_t mask) : old_(::umask(mask)) {}
-  ~umask_guard() { ::umask(old_); }
-  umask_guard(const umask_guard&) = delete;
-  umask_guard& operator=(const umask_guard&) = delete;
-
- private:
-  mode_t old_;
-};
-
 const std::string payload = "the whole upload\n";
 
 }  // namespace
@@ -449,7 +437,7 @@ TEST_CASE("a read-only target file system refuses every publish and keeps the da
 TEST_CASE("permissions are exact whatever the umask", "[publish][permissions]") {
   for (const mode_t mask : {mode_t{0}, mode_t{077}}) {
     CAPTURE(mask);
-    umask_guard umask(mask);
+    test::umask_guard umask(mask);
     test::scratch_dir dir;
     io_ring ring;
     auto body = [&]() -> task<void> {
@@ -491,7 +479,7 @@ TEST_CASE("permissions are exact whatever the umask", "[publish][permissions]") 
 
 TEST_CASE("permissions apply to unnamed files taken from the ring's reserve too",
           "[publish][permissions]") {
-  umask_guard umask(077);
+  test::umask_guard umask(077);
   test::scratch_dir dir;
   ring_options with_reserve;
   with_reserve.unnamed_file_reserve = 4;

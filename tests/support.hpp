@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <stdlib.h>
@@ -126,6 +127,18 @@ class errno_matcher : public Catch::MatcherBase<std::system_error> {
   int expected_;
 };
 inline errno_matcher has_errno(int e) { return errno_matcher(e); }
+
+/// Sets the umask for as long as it lives.
+class umask_guard {
+ public:
+  explicit umask_guard(mode_t mask) : previous_(::umask(mask)) {}
+  ~umask_guard() { ::umask(previous_); }
+  umask_guard(const umask_guard&) = delete;
+  umask_guard& operator=(const umask_guard&) = delete;
+
+ private:
+  mode_t previous_;
+};
 
 /// Runs `body` in a child process with /proc unmounted in a mount namespace of its own and
 /// checks that it returns 0 (what it puts in `report` is shown otherwise). Skipped with a
