@@ -15,7 +15,6 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <vector>
 
 #include "body_hash.hpp"
 
@@ -26,7 +25,6 @@ namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
 using request_parser = http::request_parser<http::buffer_body>;
 
-constexpr std::size_t chunk_size = 256 << 10;
 constexpr auto use_awaitable = net::use_awaitable;
 constexpr auto with_error = net::as_tuple(net::use_awaitable);
 
@@ -65,8 +63,8 @@ struct receipt {
 
 /// Streams the request body into `destination`, chunk by chunk.
 net::awaitable<receipt> receive_body(tcp::socket& socket, boost::beast::flat_buffer& buffer,
-                                     request_parser& parser, upload& destination) {
-  std::vector<std::byte> chunk(chunk_size);
+                                     std::span<std::byte> chunk, request_parser& parser,
+                                     upload& destination) {
   body_hash hash;
   receipt got;
   while (!parser.is_done()) {
@@ -95,7 +93,8 @@ http::status status_of_store_error(int error) {
 
 /// PUT /name (`name` given) or POST / (the server picks one).
 net::awaitable<bool> store_upload(tcp::socket& socket, boost::beast::flat_buffer& buffer,
-                                  request_parser& parser, storage& files, std::string name) {
+                                  std::span<std::byte> chunk, request_parser& parser,
+                                  storage& files, std::string name) {
   const auto& request = parser.get();
   const unsigned version = request.version();
   if (!request.chunked() && !request.has_content_length()) {
@@ -113,7 +112,7 @@ net::awaitable<bool> store_upload(tcp::socket& socket, boost::beast::flat_buffer
   receipt got;
   int store_error = 0;
   try {
-    got = co_await receive_body(socket, buffer, parser, *destination);
+    got = co_await receive_body(socket, buffer, chunk, parser, *destination);
   } catch (const boost::system::system_error& e) {
     if (e.code() != http::error::body_limit) throw;  // the client is gone or cancelled
     store_error = EFBIG;
@@ -154,8 +153,9 @@ net::awaitable<bool> store_upload(tcp::socket& socket, boost::beast::flat_buffer
 }
 
 /// GET /name: the stored file, read through `files` chunk by chunk.
-net::awaitable<bool> send_file(tcp::socket& socket, unsigned version, bool keep_alive,
-                               storage& files, std::string name) {
+net::awaitable<bool> send_file(tcp::socket& socket, std::span<std::byte> chunk,
+                               unsigned version, bool keep_alive, storage& files,
+                               std::string name) {
   tempfile::unique_fd file;
   int error = 0;
   try {
@@ -179,7 +179,6 @@ net::awaitable<bool> send_file(tcp::socket& socket, unsigned version, bool keep_
   head.keep_alive(keep_alive);
   http::response_serializer<http::empty_body> header(head);
   co_await http::async_write_header(socket, header, use_awaitable);
-  std::vector<std::byte> chunk(chunk_size);
   for (std::uint64_t sent = 0; sent < size;) {
     const std::size_t n = co_await files.read(file.get(), chunk, sent);
     // A stored file never changes (publishing is atomic): shorter means it was removed
@@ -198,7 +197,8 @@ bool is_parse_error(const boost::system::error_code& error) {
 }  // namespace
 
 net::awaitable<bool> answer_one(tcp::socket& socket, boost::beast::flat_buffer& buffer,
-                                const config& settings, storage& files) {
+                                std::span<std::byte> chunk, const config& settings,
+                                storage& files) {
   request_parser parser;
   parser.body_limit(settings.max_body);
   auto [error, ignored] = co_await http::async_read_header(socket, buffer, parser, with_error);
@@ -222,13 +222,13 @@ net::awaitable<bool> answer_one(tcp::socket& socket, boost::beast::flat_buffer& 
     co_return request.keep_alive();
   }
   if (request.method() == http::verb::post && target == "/")
-    co_return co_await store_upload(socket, buffer, parser, files, "");
+    co_return co_await store_upload(socket, buffer, chunk, parser, files, "");
   if (target.starts_with('/') && valid_name(name)) {
     if (request.method() == http::verb::put)
-      co_return co_await store_upload(socket, buffer, parser, files, std::string(name));
+      co_return co_await store_upload(socket, buffer, chunk, parser, files, std::string(name));
     if (request.method() == http::verb::get && !has_body)
-      co_return co_await send_file(socket, request.version(), request.keep_alive(), files,
-                                   std::string(name));
+      co_return co_await send_file(socket, chunk, request.version(), request.keep_alive(),
+                                   files, std::string(name));
   }
   // Whatever body came with it is not read: the connection ends with the answer.
   co_await send(socket, http::status::bad_request, request.version(), false, "bad request\n");

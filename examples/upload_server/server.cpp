@@ -3,7 +3,8 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <memory>
+#include <span>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -62,16 +63,17 @@ net::awaitable<void> server::serve(tcp::socket socket, connection_list::iterator
     ~forget_socket() { record.socket = nullptr; }
   } forget{*self};
   boost::beast::flat_buffer buffer;
-  while (!stopping_ && co_await answer_one(socket, buffer, settings_, files_)) {
+  const std::unique_ptr<std::byte[]> chunk_memory(new std::byte[chunk_size]);
+  const std::span<std::byte> chunk(chunk_memory.get(), chunk_size);
+  while (!stopping_ && co_await answer_one(socket, buffer, chunk, settings_, files_)) {
   }
   if (stopping_) co_return;
   // A lingering close: a client still sending a body we refused reads our answer before
   // the connection goes, instead of a reset that could discard it.
   boost::system::error_code ignored;
   socket.shutdown(tcp::socket::shutdown_send, ignored);
-  std::vector<std::byte> sink(64 << 10);
   for (std::uint64_t drained = 0; drained <= settings_.max_body;) {
-    auto [error, n] = co_await socket.async_read_some(net::buffer(sink),
+    auto [error, n] = co_await socket.async_read_some(net::buffer(chunk.data(), chunk.size()),
                                                       net::as_tuple(net::use_awaitable));
     if (error) break;
     drained += n;
