@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # The upload server against itself in --sync mode (blocking write/fsync in the handlers),
 # side by side in one run: h2load POST / uploads, with GET /health sent alongside on its own
-# connection every 5 ms. Prints one row per configuration: uploads/s, /health p50/p99 and the
-# server's CPU time per upload (utime + stime, /proc/PID/stat).
-#   bench/server_bench.sh --server PATH --dir DIR [--size BYTES] [--conns "1 16"]
+# connection every 5 ms. A third mode, --discard (bodies hashed and dropped), measures what
+# HTTP alone costs. One row per mode and configuration: uploads/s, /health p50/p99, the
+# server's CPU time per upload (utime + stime of all its threads, io-wq workers included,
+# /proc/PID/stat) and the part of it beyond --discard's: the storage's own CPU.
+#   bench/server_bench.sh --server PATH --dir DIR [--sizes "65536 4194304"] [--conns "1 16"]
 #                         [--uploads N] [--durable-too]
+# --uploads defaults to 2000 for bodies up to 64 KiB and 200 for larger ones.
 set -euo pipefail
 
 server=build/release/examples/upload_server/upload_server
 dir=
-size=$((4 << 20))
+sizes=$((4 << 20))
 conns="1 16"
-uploads=200
+uploads=
 durabilities=("")
 while (($#)); do
   case $1 in
     --server) server=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
-    --size) size=$2; shift 2 ;;
+    --size | --sizes) sizes=$2; shift 2 ;;
     --conns) conns=$2; shift 2 ;;
     --uploads) uploads=$2; shift 2 ;;
     --durable-too) durabilities=("" --durable); shift ;;
@@ -29,7 +32,6 @@ done
 work=$(mktemp -d)
 pid=
 trap '[[ -n $pid ]] && kill -KILL $pid 2>/dev/null; rm -rf "$work" "$dir/bench-store"' EXIT
-head -c "$size" /dev/urandom >"$work/body"
 ticks=$(getconf CLK_TCK)
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
@@ -51,36 +53,56 @@ pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1
 print("%.2f %.2f %d" % (pick(0.50), pick(0.99), len(latencies)))
 EOF
 
-printf '%-8s %-9s %5s %10s %10s %10s %14s\n' mode durable conns uploads/s p50_ms p99_ms cpu_ms/upload
-for durable in "${durabilities[@]}"; do
-  for c in $conns; do
-    for mode in sync library; do
-      rm -rf "$dir/bench-store"
-      mkdir -p "$dir/bench-store"
-      flags=(--store "$dir/bench-store" --port 0 --max-body $((size + 1)) $durable)
-      [[ $mode == sync ]] && flags+=(--sync)
-      "$server" "${flags[@]}" >"$work/log" 2>&1 &
-      pid=$!
-      for _ in $(seq 100); do grep -qs "listening on port" "$work/log" && break; sleep 0.05; done
-      port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/log")
-      rm -f "$work/stop"
-      python3 "$work/health.py" "$port" "$work/stop" >"$work/health" &
-      prober=$!
-      before=$(cpu_ticks)
-      h2load --h1 -n "$uploads" -c "$c" -d "$work/body" "http://127.0.0.1:$port/" >"$work/h2load"
-      after=$(cpu_ticks)
-      touch "$work/stop"
-      wait "$prober"
-      kill -TERM "$pid"
-      wait "$pid" || true
-      pid=
-      grep -q "$uploads succeeded" "$work/h2load" || { cat "$work/h2load" >&2; exit 1; }
-      rate=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load")
-      read -r p50 p99 _ <"$work/health"
-      cpu=$(awk -v t=$((after - before)) -v hz="$ticks" -v n="$uploads" \
-        'BEGIN { printf "%.2f", t * 1000 / hz / n }')
-      printf '%-8s %-9s %5s %10s %10s %10s %14s\n' "$mode" "${durable:-no}" "$c" "$rate" \
-        "$p50" "$p99" "$cpu"
+# run_one MODE DURABLE CONNS SIZE UPLOADS: prints "uploads/s p50 p99 cpu_ms_per_upload".
+run_one() {
+  local mode=$1 durable=$2 c=$3 size=$4 n=$5
+  rm -rf "$dir/bench-store"
+  mkdir -p "$dir/bench-store"
+  local flags=(--store "$dir/bench-store" --port 0 --max-body $((size + 1)) $durable)
+  [[ $mode == library ]] || flags+=("--$mode")
+  "$server" "${flags[@]}" >"$work/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do grep -qs "listening on port" "$work/log" && break; sleep 0.05; done
+  local port
+  port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/log")
+  rm -f "$work/stop"
+  python3 "$work/health.py" "$port" "$work/stop" >"$work/health" &
+  local prober=$! before after
+  before=$(cpu_ticks)
+  h2load --h1 -n "$n" -c "$c" -d "$work/body-$size" "http://127.0.0.1:$port/" >"$work/h2load"
+  after=$(cpu_ticks)
+  touch "$work/stop"
+  wait "$prober"
+  kill -TERM "$pid"
+  wait "$pid" || true
+  pid=
+  grep -q "$n succeeded" "$work/h2load" || { cat "$work/h2load" >&2; exit 1; }
+  local rate p50 p99
+  rate=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load")
+  read -r p50 p99 _ <"$work/health"
+  awk -v r="$rate" -v a="$p50" -v b="$p99" -v t=$((after - before)) -v hz="$ticks" -v n="$n" \
+    'BEGIN { printf "%s %s %s %.3f\n", r, a, b, t * 1000 / hz / n }'
+}
+
+printf '%-8s %-8s %5s %8s %10s %8s %8s %9s %10s %12s %12s\n' mode durable conns size \
+  uploads/s vs_sync p50_ms p99_ms p99/sync cpu_ms/upl storage_cpu
+for size in $sizes; do
+  head -c "$size" /dev/urandom >"$work/body-$size"
+  n=${uploads:-$((size <= 65536 ? 2000 : 200))}
+  for durable in "${durabilities[@]}"; do
+    for c in $conns; do
+      declare -A rate=() p99=() cpu=()
+      for mode in discard sync library; do
+        read -r rate[$mode] p50 p99[$mode] cpu[$mode] < <(run_one "$mode" "$durable" "$c" "$size" "$n")
+        awk -v m="$mode" -v d="${durable:-no}" -v c="$c" -v s="$size" -v r="${rate[$mode]}" \
+            -v rs="${rate[sync]:-}" -v a="$p50" -v b="${p99[$mode]}" -v bs="${p99[sync]:-}" \
+            -v u="${cpu[$mode]}" -v ud="${cpu[discard]}" 'BEGIN {
+          vs = (m == "library") ? sprintf("%.2fx", r / rs) : "";
+          tail = (m == "library") ? sprintf("%.2f", b / bs) : "";
+          storage = (m == "discard") ? "" : sprintf("%.3f", u - ud);
+          printf "%-8s %-8s %5s %8s %10.1f %8s %8s %8s %9s %10.3f %12s\n", m, d, c, s, r, vs,
+                 a, b, tail, u, storage }'
+      done
     done
   done
 done

@@ -26,6 +26,10 @@ config parse_command_line(int argc, char** argv) {
       result.sync = true;
       continue;
     }
+    if (given == "--discard") {
+      result.discard = true;
+      continue;
+    }
     const example::option* match = nullptr;
     for (const example::option& o : valued)
       if (o.name == given) match = &o;
@@ -34,6 +38,8 @@ config parse_command_line(int argc, char** argv) {
     match->set(argv[++i]);
   }
   if (result.store.empty()) throw std::invalid_argument("--store DIR is required");
+  if (result.sync && result.discard)
+    throw std::invalid_argument("--sync and --discard exclude each other");
   return result;
 }
 

@@ -14,9 +14,10 @@ struct config {
   std::uint64_t max_body = 64ull << 20;  // larger bodies get 413
   bool durable = false;                  // published files and names reach stable storage
   bool sync = false;                     // blocking write/fsync in the handlers, no ring
+  bool discard = false;                  // bodies are hashed and dropped (benchmarks)
 };
 
-/// Parses `--port N --store DIR --max-memory BYTES --max-body BYTES --durable --sync`;
+/// Parses `--port N --store DIR --max-memory BYTES --max-body BYTES --durable --sync --discard`;
 /// throws std::invalid_argument naming the bad argument.
 config parse_command_line(int argc, char** argv);
 

@@ -1,12 +1,14 @@
 // An HTTP/1.1 upload server on Boost.Beast and the tempfile library. Uploads are spooled
 // (memory up to --max-memory, then an unnamed file in the store) and published atomically.
 //   upload_server --store DIR [--port N] [--max-memory BYTES] [--max-body BYTES]
-//                 [--durable] [--sync]
+//                 [--durable] [--sync | --discard]
 //   PUT /name   store the body as `name` (201; 409 if taken)
 //   POST /      store the body under a name the server picks (201, Location)
 //   GET /name   the stored file
 //   GET /health 200 at once
 // SIGINT/SIGTERM: uploads in flight are abandoned, nothing partial is published.
+// --sync stores with blocking calls in the handlers; --discard hashes bodies and stores
+// nothing (both are the benchmark's baselines).
 
 #include <boost/asio/io_context.hpp>
 
@@ -28,7 +30,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
       std::printf("usage: upload_server --store DIR [--port N] [--max-memory BYTES] "
-                  "[--max-body BYTES] [--durable] [--sync]\n");
+                  "[--max-body BYTES] [--durable] [--sync | --discard]\n");
       return 0;
     }
   }
@@ -47,6 +49,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<upload_server::storage> files;
     if (settings.sync) {
       files = upload_server::make_sync_storage(settings);
+    } else if (settings.discard) {
+      files = upload_server::make_discard_storage();
     } else {
       ring.emplace();
       attachment.emplace(context, *ring);
@@ -56,7 +60,7 @@ int main(int argc, char** argv) {
     server.start();
     std::printf("upload_server: listening on port %u, storing in %s%s%s\n", server.port(),
                 settings.store.c_str(), settings.durable ? ", durable" : "",
-                settings.sync ? ", synchronous" : "");
+                settings.sync ? ", synchronous" : settings.discard ? ", discarding bodies" : "");
     std::fflush(stdout);
     context.run();
     return 0;

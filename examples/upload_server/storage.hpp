@@ -1,7 +1,8 @@
 #pragma once
 // Where the server's bytes go: an upload's body until it is published, and stored files
 // read back. Two implementations: the library's (spooled files on an io_ring driven by the
-// io_context) and a synchronous one (blocking write/fsync in the handler, the --sync mode).
+// io_context) and a synchronous one (blocking write/fsync in the handler, the --sync mode);
+// a third, --discard, stores nothing and measures the HTTP side alone.
 
 #include <boost/asio/awaitable.hpp>
 
@@ -50,6 +51,8 @@ class storage {
 std::unique_ptr<storage> make_ring_storage(tempfile::io_ring& ring, const config& settings);
 /// Blocking system calls in the handlers.
 std::unique_ptr<storage> make_sync_storage(const config& settings);
+/// Stores nothing: what HTTP alone costs, for benchmarks.
+std::unique_ptr<storage> make_discard_storage();
 
 /// Opens the store directory (O_DIRECTORY): fsynced after a durable publish.
 tempfile::unique_fd open_store(const std::filesystem::path& store);
