@@ -71,15 +71,13 @@ void buffered_file::swap(buffered_file& other) noexcept {
   swap(buffer_len_, other.buffer_len_);
   swap(dirty_, other.dirty_);
   swap(behind_, other.behind_);
-  swap(behind_offset_, other.behind_offset_);
-  swap(behind_len_, other.behind_len_);
-  swap(behind_write_, other.behind_write_);
+  swap(behind_count_, other.behind_count_);
   swap(pos_, other.pos_);
   swap(closed_, other.closed_);
 }
 
 buffered_file::~buffered_file() {
-  behind_write_ = {};  // cancels or waits out a background write before anything goes
+  cancel_writes_behind();
   if (!closed_) {
     if (removal_ == removal::kept) write_back_now();
     fd_.reset();
@@ -91,12 +89,18 @@ buffered_file::~buffered_file() {
 
 void buffered_file::finish_without_ring(ring_user& self) noexcept {
   auto& file = static_cast<buffered_file&>(self);
-  file.behind_write_ = {};  // waits out or cancels the background write while the ring works
+  file.cancel_writes_behind();  // while the ring still works
   if (file.closed_) return;
   file.write_back_now();
-  file.behind_len_ = 0;
+  for (pending_write& slot : file.behind_) slot.len = 0;
+  file.behind_count_ = 0;
   file.dirty_ = false;
   file.buffer_len_ = 0;
+}
+
+void buffered_file::cancel_writes_behind() noexcept {
+  // Each waits out or cancels its background write before any buffer goes.
+  for (pending_write& slot : behind_) slot.write = {};
 }
 
 void buffered_file::check_attached() const {
@@ -122,7 +126,8 @@ void buffered_file::write_back_now() noexcept {
         return;
     }
   };
-  write_back(behind_, behind_len_, behind_offset_);
+  for (std::size_t i = 0; i < behind_count_; ++i)
+    write_back(behind_[i].bytes, behind_[i].len, behind_[i].offset);
   if (dirty_) write_back(buffer_, buffer_len_, buffer_offset_);
 }
 
@@ -183,33 +188,54 @@ task<std::size_t> buffered_file::read_at(std::span<std::byte> buffer, std::int64
   co_return done;
 }
 
-task<void> buffered_file::settle_write_behind() {
-  if (behind_len_ == 0) co_return;
+task<void> buffered_file::settle_oldest_write() {
+  pending_write& oldest = behind_.front();
   int error = 0;
   try {
-    if (behind_write_) {
-      const task<void> pending = std::move(behind_write_);
+    if (oldest.write) {
+      const task<void> pending = std::move(oldest.write);
       co_await pending;
-    } else {  // an earlier background write failed: its bytes are still here
-      co_await write_fully(ring(), fd_.get(), behind_.first(behind_len_),
-                           behind_offset_);
+    } else {  // its background write failed earlier: the bytes are still here
+      co_await write_fully(ring(), fd_.get(), oldest.bytes.first(oldest.len), oldest.offset);
     }
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
-  if (error) fail(error, "write");
-  behind_len_ = 0;
+  if (error) {
+    // The writes queued behind it keep their bytes and are retried after it: their own
+    // outcome (often the same error) is moot, and must not fail a later retry.
+    for (std::size_t i = 1; i < behind_count_; ++i) {
+      if (!behind_[i].write) continue;
+      const task<void> pending = std::move(behind_[i].write);
+      try {
+        co_await pending;
+      } catch (const std::system_error&) {
+      }
+    }
+    fail(error, "write");
+  }
+  oldest.len = 0;
+  std::rotate(behind_.begin(), behind_.begin() + 1, behind_.end());  // the next is oldest
+  --behind_count_;
+}
+
+task<void> buffered_file::settle_write_behind() {
+  while (behind_count_ != 0) co_await settle_oldest_write();
 }
 
 task<void> buffered_file::write_behind() {
-  co_await settle_write_behind();  // one in flight at a time: ordered, bounded memory
-  std::swap(buffer_, behind_);
-  behind_offset_ = buffer_offset_;
-  behind_len_ = std::exchange(buffer_len_, 0);
+  // Bounded memory: a third full buffer waits for the oldest write. Writes run in order
+  // (io-wq serialises buffered writes to one file).
+  if (behind_count_ == max_writes_behind) co_await settle_oldest_write();
+  pending_write& slot = behind_[behind_count_];
+  std::swap(buffer_, slot.bytes);  // the slot's earlier buffer, if any, is filled next
+  slot.offset = buffer_offset_;
+  slot.len = std::exchange(buffer_len_, 0);
   dirty_ = false;
-  behind_write_ = write_fully(ring(), fd_.get(), behind_.first(behind_len_),
-                              behind_offset_);
-  detail::task_access::start(behind_write_);
+  slot.write = write_fully(ring(), fd_.get(), slot.bytes.first(slot.len), slot.offset);
+  ++behind_count_;
+  detail::task_access::start(slot.write);
+  submit_now();  // runs while the next buffer fills, not when the writer next waits
 }
 
 task<void> buffered_file::flush_buffer() {
@@ -223,7 +249,7 @@ task<void> buffered_file::flush_buffer() {
 
 bool buffered_file::continues_pending_writes() const noexcept {
   if (dirty_) return pos_ == buffer_offset_ + static_cast<std::int64_t>(buffer_len_);
-  if (behind_len_ != 0) return pos_ == behind_offset_ + static_cast<std::int64_t>(behind_len_);
+  if (behind_count_ != 0) return pos_ == behind_[behind_count_ - 1].end();
   return true;
 }
 
@@ -262,7 +288,7 @@ task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
   if (data.empty()) co_return 0;  // moves nothing, not even the end past a seek
   const std::size_t total = data.size();
   // Appending continues this handle's pending run, or starts at the file's real end.
-  if (mode_.append && (!(dirty_ || behind_len_ != 0) || !continues_pending_writes()))
+  if (mode_.append && (!(dirty_ || behind_count_ != 0) || !continues_pending_writes()))
     pos_ = current_end();
   // Pending writes form one contiguous run ending where this one starts, or are flushed:
   // a write elsewhere must not race or reorder with them.
@@ -316,8 +342,7 @@ std::int64_t buffered_file::current_end() const {
   if (::fstat(fd_.get(), &st) != 0) fail(errno, "fstat");
   std::int64_t end = st.st_size;
   if (dirty_) end = std::max(end, buffer_offset_ + static_cast<std::int64_t>(buffer_len_));
-  if (behind_len_ != 0)
-    end = std::max(end, behind_offset_ + static_cast<std::int64_t>(behind_len_));
+  for (std::size_t i = 0; i < behind_count_; ++i) end = std::max(end, behind_[i].end());
   return end;
 }
 

@@ -129,6 +129,10 @@ void ring_user::detach() noexcept {
   ring_ = nullptr;
 }
 
+void ring_user::submit_now() const {
+  if (ring_) ring_->submit_queued();
+}
+
 void ring_user::swap_rings(ring_user& other) noexcept {
   io_ring* const mine = ring_;
   io_ring* const theirs = other.ring_;
@@ -328,6 +332,10 @@ void io_ring::complete_linked(detail::ring_op& op) noexcept {
     leader.discard_result();
     follower.discard_result();
   }
+}
+
+void io_ring::submit_queued() {
+  if (io_uring_sq_ready(&ring_) != 0) enter(0);
 }
 
 void io_ring::enter(unsigned wait_for) {

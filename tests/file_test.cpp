@@ -596,10 +596,10 @@ std::string pattern(std::size_t size) {
 TEST_CASE("a file destroyed with its background write in flight keeps its data, in any order",
           "[file][lifetime]") {
   test::scratch_dir dir;
-  const std::string data = pattern(default_buffer_size + 100 * 4096);
+  const std::string data = pattern(3 * default_buffer_size + 100 * 4096);  // two behind
   const int fds_before = test::open_fds();
   std::filesystem::path name;
-  SECTION("the file before its ring, the write still queued") {
+  SECTION("the file before its ring, its writes just submitted") {
     io_ring ring;
     auto file = sync_wait(ring, kept_file_with_write_behind(ring, dir, data));
     name = file.name();
@@ -634,4 +634,26 @@ TEST_CASE("a file destroyed with its background write in flight keeps its data, 
   }  // the task dies with its read and the file's background write in flight
   CHECK(test::slurp(name) == data);
   CHECK(test::open_fds() == fds_before);
+}
+
+TEST_CASE("a full buffer's background write reaches the kernel before write returns",
+          "[file]") {
+  // Queued until the writer next waited, it could not overlap the filling of the next
+  // buffer: the kernel saw it only once that buffer was full too.
+  test::scratch_dir dir;
+  io_ring ring;
+  const std::string data = pattern(4 * default_buffer_size);
+  auto run = [&]() -> task<void> {
+    auto file = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    const auto submitted = ring.stats().submitted;
+    for (std::size_t at = 0; at < default_buffer_size; at += 4096)
+      co_await file.write(std::string_view(data).substr(at, 4096));  // never waits
+    CHECK(ring.stats().submitted == submitted + 1);
+    for (std::size_t at = default_buffer_size; at < data.size(); at += 4096)
+      co_await file.write(std::string_view(data).substr(at, 4096));
+    co_await file.flush();
+    CHECK(test::slurp(file.name()) == data);
+    co_await file.close();
+  };
+  sync_wait(ring, run());
 }

@@ -213,6 +213,10 @@ class ring_user {
   }
   ~ring_user() { detach(); }
   io_ring* attached_ring() const noexcept { return ring_; }
+  /// Hands what is queued to the kernel now, without waiting, for work started in the
+  /// background (a write-behind): the loop would submit it only when its coroutines next
+  /// wait, and a writer that keeps filling its next buffer would never let it run meanwhile.
+  void submit_now() const;
   /// Exchanges the rings the two users are attached to (for move operations).
   void swap_rings(ring_user& other) noexcept;
 
@@ -338,6 +342,8 @@ class io_ring {
 
   void configure_io_wq();
   void refuse_if_driven() const;
+  /// Submits the queued SQEs without waiting or reaping (see ring_user::submit_now).
+  void submit_queued();
   /// Marks the ring driven (run, sync_wait, poll) for a scope; refuses a nested drive.
   class driving_scope {
    public:
