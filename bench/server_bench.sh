@@ -6,15 +6,15 @@
 # server's CPU time per upload (utime + stime of all its threads, io-wq workers included,
 # /proc/PID/stat) and the part of it beyond --discard's: the storage's own CPU.
 #   bench/server_bench.sh --server PATH --dir DIR [--sizes "65536 4194304"] [--conns "1 16"]
-#                         [--uploads N] [--durable-too]
-# --uploads defaults to 2000 for bodies up to 64 KiB and 200 for larger ones.
+#                         [--seconds N] [--durable-too]
+# Each run sends uploads for --seconds (default 3; h2load -D) after a second of warm-up.
 set -euo pipefail
 
 server=build/release/examples/upload_server/upload_server
 dir=
 sizes=$((4 << 20))
 conns="1 16"
-uploads=
+seconds=3
 durabilities=("")
 while (($#)); do
   case $1 in
@@ -22,7 +22,7 @@ while (($#)); do
     --dir) dir=$2; shift 2 ;;
     --size | --sizes) sizes=$2; shift 2 ;;
     --conns) conns=$2; shift 2 ;;
-    --uploads) uploads=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
     --durable-too) durabilities=("" --durable); shift ;;
     *) echo "server_bench.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -38,8 +38,9 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 
 cat >"$work/health.py" <<'EOF'
 # GET /health every 5 ms on one connection until the stop file appears; prints p50 p99 (ms).
+# Creates the ready file once the first answer came.
 import http.client, os, sys, time
-port, stop = int(sys.argv[1]), sys.argv[2]
+port, ready, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 connection = http.client.HTTPConnection("127.0.0.1", port)
 latencies = []
 while not os.path.exists(stop):
@@ -47,15 +48,17 @@ while not os.path.exists(stop):
     connection.request("GET", "/health")
     connection.getresponse().read()
     latencies.append(time.perf_counter() - start)
+    if len(latencies) == 1:
+        open(ready, "w").close()
     time.sleep(0.005)
 latencies.sort()
 pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
 print("%.2f %.2f %d" % (pick(0.50), pick(0.99), len(latencies)))
 EOF
 
-# run_one MODE DURABLE CONNS SIZE UPLOADS: prints "uploads/s p50 p99 cpu_ms_per_upload".
+# run_one MODE DURABLE CONNS SIZE: prints "uploads/s p50 p99 cpu_ms_per_upload".
 run_one() {
-  local mode=$1 durable=$2 c=$3 size=$4 n=$5
+  local mode=$1 durable=$2 c=$3 size=$4
   rm -rf "$dir/bench-store"
   mkdir -p "$dir/bench-store"
   local flags=(--store "$dir/bench-store" --port 0 --max-body $((size + 1)) $durable)
@@ -65,20 +68,26 @@ run_one() {
   for _ in $(seq 100); do grep -qs "listening on port" "$work/log" && break; sleep 0.05; done
   local port
   port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/log")
-  rm -f "$work/stop"
-  python3 "$work/health.py" "$port" "$work/stop" >"$work/health" &
+  rm -f "$work/stop" "$work/ready"
+  python3 "$work/health.py" "$port" "$work/ready" "$work/stop" >"$work/health" &
   local prober=$! before after
+  while [[ ! -e $work/ready ]]; do sleep 0.01; done
+  h2load --h1 --warm-up-time=1 -D "$seconds" -c "$c" -d "$work/body-$size" \
+    "http://127.0.0.1:$port/" >"$work/h2load" &
+  local load=$!
+  sleep 1  # the warm-up: CPU is counted over the measured part only
   before=$(cpu_ticks)
-  h2load --h1 -n "$n" -c "$c" -d "$work/body-$size" "http://127.0.0.1:$port/" >"$work/h2load"
+  wait "$load"
   after=$(cpu_ticks)
   touch "$work/stop"
   wait "$prober"
   kill -TERM "$pid"
   wait "$pid" || true
   pid=
-  grep -q "$n succeeded" "$work/h2load" || { cat "$work/h2load" >&2; exit 1; }
-  local rate p50 p99
+  grep -q " 0 failed, 0 errored, 0 timeout" "$work/h2load" || { cat "$work/h2load" >&2; exit 1; }
+  local rate p50 p99 n
   rate=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load")
+  n=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$work/h2load")
   read -r p50 p99 _ <"$work/health"
   awk -v r="$rate" -v a="$p50" -v b="$p99" -v t=$((after - before)) -v hz="$ticks" -v n="$n" \
     'BEGIN { printf "%s %s %s %.3f\n", r, a, b, t * 1000 / hz / n }'
@@ -88,12 +97,11 @@ printf '%-8s %-8s %5s %8s %10s %8s %8s %9s %10s %12s %12s\n' mode durable conns 
   uploads/s vs_sync p50_ms p99_ms p99/sync cpu_ms/upl storage_cpu
 for size in $sizes; do
   head -c "$size" /dev/urandom >"$work/body-$size"
-  n=${uploads:-$((size <= 65536 ? 2000 : 200))}
   for durable in "${durabilities[@]}"; do
     for c in $conns; do
       declare -A rate=() p99=() cpu=()
       for mode in discard sync library; do
-        read -r rate[$mode] p50 p99[$mode] cpu[$mode] < <(run_one "$mode" "$durable" "$c" "$size" "$n")
+        read -r rate[$mode] p50 p99[$mode] cpu[$mode] < <(run_one "$mode" "$durable" "$c" "$size")
         awk -v m="$mode" -v d="${durable:-no}" -v c="$c" -v s="$size" -v r="${rate[$mode]}" \
             -v rs="${rate[sync]:-}" -v a="$p50" -v b="${p99[$mode]}" -v bs="${p99[sync]:-}" \
             -v u="${cpu[$mode]}" -v ud="${cpu[discard]}" 'BEGIN {
