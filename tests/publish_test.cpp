@@ -587,3 +587,72 @@ TEST_CASE("a publish destroyed in flight leaves no fresh name, and the target wh
   CHECK((now == "old contents" || now == payload));
   if (fs::exists(dir / "linked")) CHECK(test::slurp(dir / "linked") == payload);
 }
+
+namespace {
+
+/// A file of `contents` published durably as `target` (linked).
+task<void> publish_durably(io_ring& ring, fs::path target, std::string contents) {
+  auto file = co_await temporary_file::create(
+      ring, options().dir(target.parent_path()).durable(true));
+  co_await file.write(contents);
+  co_await file.link(target);
+  co_await file.close();
+}
+
+}  // namespace
+
+TEST_CASE("durable publishes into one directory share its fsyncs, and each name is there",
+          "[publish][durable]") {
+  // Without sharing, every publish runs one sync of the directory.
+  test::scratch_dir dir;
+  io_ring ring;
+  constexpr int publishes = 64;
+  std::vector<task<void>> all;
+  for (int i = 0; i < publishes; ++i)
+    all.push_back(publish_durably(ring, dir / std::to_string(i), "contents " + std::to_string(i)));
+  const std::uint64_t rounds_before = detail::directory_sync_rounds(ring);
+  sync_wait(ring, when_all(std::move(all)));
+  const std::uint64_t rounds = detail::directory_sync_rounds(ring) - rounds_before;
+  CHECK(rounds >= 1);
+  CHECK(rounds < publishes);
+  for (int i = 0; i < publishes; ++i) {
+    CAPTURE(i);
+    CHECK(test::slurp(dir / std::to_string(i)) == "contents " + std::to_string(i));
+  }
+}
+
+TEST_CASE("a durable publish destroyed at any step leaves the others sharing its directory "
+          "sync to finish", "[publish][durable][lifetime]") {
+  // A publish may die while it runs the sync the others wait for, or after it was told to
+  // run the next one: another must take over, or they would wait forever.
+  test::scratch_dir dir;
+  const int fds_before = test::open_fds();
+  constexpr int others_count = 7;
+  for (int turns = 0; turns < 200; ++turns) {
+    CAPTURE(turns);
+    io_ring ring;
+    const std::string round = std::to_string(turns);
+    auto doomed = publish_durably(ring, dir / ("doomed." + round), "doomed");
+    std::vector<task<void>> others;
+    for (int i = 0; i < others_count; ++i)
+      others.push_back(publish_durably(ring, dir / (round + "." + std::to_string(i)), "kept"));
+    // First it usually runs the first sync; last it usually waits for one.
+    if (turns % 2 == 0) detail::task_access::start(doomed);
+    for (task<void>& other : others) detail::task_access::start(other);
+    if (turns % 2 == 1) detail::task_access::start(doomed);
+    for (int turn = 0; turn < turns; ++turn) {  // completions arrive meanwhile
+      ring.poll();
+      ::usleep(20);
+    }
+    doomed = {};
+    sync_wait(ring, when_all(std::move(others)));
+    for (int i = 0; i < others_count; ++i)
+      CHECK(test::slurp(dir / (round + "." + std::to_string(i))) == "kept");
+    if (fs::exists(dir / ("doomed." + round))) CHECK(test::slurp(dir / ("doomed." + round)) == "doomed");
+  }
+  for (const std::string& name : names_in(dir.path())) {
+    CAPTURE(name);
+    CHECK(name.find("publishing") == std::string::npos);
+  }
+  CHECK(test::open_fds() == fds_before);
+}
