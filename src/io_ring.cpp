@@ -129,33 +129,6 @@ void ring_user::detach() noexcept {
   ring_ = nullptr;
 }
 
-void event_op::unlink() noexcept {
-  if (waiters_) std::exchange(waiters_, nullptr)->erase(*this);
-}
-
-void event_op::move(event_op& op, op_list& to) noexcept {
-  op.waiters_->erase(op);
-  to.push_back(op);
-  op.waiters_ = &to;
-}
-
-void event_op::complete_first(op_list& waiters, int result) noexcept {
-  auto& op = static_cast<event_op&>(*waiters.pop_front());
-  op.waiters_ = nullptr;
-  op.result_ = result;
-  op.stage_ = stage::completed;
-  op.ring_->ready_.push_back({{}, &op});
-  op.ring_->signal_poll_fd();
-}
-
-void event_op::forget(op_list& waiters) noexcept {
-  while (ring_op* op = waiters.pop_front()) {
-    auto& waiting = static_cast<event_op&>(*op);
-    waiting.waiters_ = nullptr;
-    waiting.ring_ = nullptr;
-  }
-}
-
 void ring_user::submit_now() const {
   if (ring_) ring_->submit_queued();
 }

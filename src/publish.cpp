@@ -20,7 +20,6 @@
 #include <tempfile/publish_trace.hpp>
 #include <tempfile/tempdir.hpp>
 
-#include "directory_sync.hpp"
 #include "proc_fd.hpp"
 #include "random_name.hpp"
 
@@ -47,18 +46,19 @@ void begin_step(const char* step, const fs::path& path) {
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-/// fdatasync of a file to publish; errors name `target`.
-task<void> datasync(io_ring& ring, int fd, fs::path target) {
-  begin_step("fdatasync", target);
+/// fdatasync of a file to publish (`datasync`) or fsync of a directory; errors name `path`.
+task<void> sync(io_ring& ring, int fd, bool datasync, fs::path path) {
+  begin_step(datasync ? "fdatasync" : "fsync directory", path);
   int error = 0;
   try {
-    co_await ops::fsync(ring, fd, true);
+    co_await ops::fsync(ring, fd, datasync);
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
   if (error)
     throw std::system_error(error, std::generic_category(),
-                            "fdatasync before publishing at " + target.string());
+                            (datasync ? "fdatasync before publishing at " : "fsync ") +
+                                path.string());
 }
 
 /// Links the file open as `fd` to `target`; throws what linkat says (EEXIST, EXDEV, …).
@@ -201,7 +201,7 @@ task<unique_fd> publish_copy(io_ring& ring, int fd, fs::path target, existing_ta
                                       0600));
   if (::fchmod(copy.get(), st.st_mode & 07777) != 0) throw_errno("chmod new file in " + dir.string());
   co_await copy_data(ring, from, copy.get(), static_cast<std::uint64_t>(st.st_size), target);
-  if (durable) co_await datasync(ring, copy.get(), target);
+  if (durable) co_await sync(ring, copy.get(), true, target);
   co_await link_here(ring, copy.get(), target, existing);
   co_return copy;
 }
@@ -219,7 +219,7 @@ void simulate_publish_failure(std::string step, int error) {
 
 task<void> link_file(io_ring& ring, int fd, fs::path target, existing_target existing,
                      bool durable) {
-  if (durable) co_await datasync(ring, fd, target);
+  if (durable) co_await sync(ring, fd, true, target);
   bool crossed = false;
   try {
     co_await link_here(ring, fd, target, existing);
@@ -232,7 +232,7 @@ task<void> link_file(io_ring& ring, int fd, fs::path target, existing_target exi
 
 task<unique_fd> move_file(io_ring& ring, int fd, fs::path source, fs::path target,
                           existing_target existing, bool durable) {
-  if (durable) co_await datasync(ring, fd, target);
+  if (durable) co_await sync(ring, fd, true, target);
   const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
   bool crossed = false;
   try {
@@ -249,8 +249,9 @@ task<unique_fd> move_file(io_ring& ring, int fd, fs::path source, fs::path targe
 }
 
 task<void> sync_directory(io_ring& ring, fs::path dir) {
-  begin_step("fsync directory", dir);
-  co_await shared_directory_sync(ring, std::move(dir));
+  unique_fd directory(co_await ops::openat(ring, AT_FDCWD, dir.c_str(),
+                                           O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
+  co_await sync(ring, directory.get(), false, dir);
 }
 
 }  // namespace tempfile::detail

@@ -30,8 +30,7 @@ task<void> link_file(io_ring& ring, int fd, std::filesystem::path target,
 task<unique_fd> move_file(io_ring& ring, int fd, std::filesystem::path source,
                           std::filesystem::path target, existing_target existing, bool durable);
 
-/// fsync(2) of the directory `dir`: names created or renamed in it survive a crash. Shared
-/// with the ring's other durable publishes into `dir` (src/directory_sync.hpp).
+/// fsync(2) of the directory `dir`: names created or renamed in it survive a crash.
 task<void> sync_directory(io_ring& ring, std::filesystem::path dir);
 
 }  // namespace tempfile::detail

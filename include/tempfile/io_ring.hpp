@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -104,7 +103,6 @@ class ring_op {
   friend class op_list;
   friend class linked_ops;
   friend class yield_op;
-  friend class event_op;
   // completed: reaped, the waiting coroutine queued but not yet resumed (a linked pair
   // queues its follower's).
   enum class stage : unsigned char { prepared, backlogged, in_flight, completed, consumed };
@@ -233,39 +231,6 @@ class ring_user {
   ring_user* next_ = nullptr;
 };
 
-/// An op completed by the program instead of the kernel: its coroutine waits, linked in
-/// `waiters`, until someone calls `complete` (which queues it like a reaped op). Destroyed
-/// while waiting, it unlinks itself; once queued, the ring drops its entry, as for any
-/// completed op. What one coroutine awaits from another (a shared directory sync).
-class event_op : public ring_op {
- public:
-  event_op(io_ring& ring, op_list& waiters) noexcept
-      : ring_op(ring, nullptr), waiters_(&waiters) {}
-  event_op(const event_op&) = delete;
-  event_op& operator=(const event_op&) = delete;
-  ~event_op() { unlink(); }
-  void await_suspend(std::coroutine_handle<> waiting) noexcept {
-    waiting_ = waiting;
-    waiters_->push_back(*this);
-  }
-  int await_resume() noexcept { return take_result(); }
-  /// What `complete_first` told the op, while its coroutine has not yet resumed to see it.
-  std::optional<int> untaken_result() const noexcept {
-    if (stage_ != stage::completed) return std::nullopt;
-    return result_;
-  }
-  /// Moves the waiting op from its list to `to` (it waits on there).
-  static void move(event_op& op, op_list& to) noexcept;
-  /// Unlinks the first op waiting in `waiters` and queues its coroutine with `result`.
-  static void complete_first(op_list& waiters, int result) noexcept;
-  /// Forgets every op waiting in `waiters` (their ring is going away).
-  static void forget(op_list& waiters) noexcept;
-
- private:
-  void unlink() noexcept;
-  op_list* waiters_;  // null once unlinked
-};
-
 /// The awaiter of `io_ring::yield`: an op that never reaches the kernel, queued as already
 /// completed. So, like any completed op, destroying its coroutine while it waits drops the
 /// queue entry, and a ring destroyed first cuts it loose.
@@ -368,7 +333,6 @@ class io_ring {
   friend class detail::spawned_promise;
   friend class detail::ring_user;
   friend class detail::yield_op;
-  friend class detail::event_op;
 
   /// What the loop resumes next: a coroutine (yield, spawn), or the waiter of a completed op.
   struct ready_entry {

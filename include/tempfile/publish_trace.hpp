@@ -1,15 +1,10 @@
 #pragma once
 /// \file
 /// Test hooks of publishing (`link`, `replace`, `persist`, `persist_noclobber`): the steps
-/// it issues, failures injected at one of them, and the directory syncs it shared.
+/// it issues, and failures injected at one of them.
 
-#include <cstdint>
 #include <string>
 #include <vector>
-
-namespace tempfile {
-class io_ring;
-}
 
 namespace tempfile::detail {
 
@@ -33,9 +28,5 @@ class publish_trace {
 /// On the calling thread, makes the publishing step `step` (a name `publish_trace`
 /// records) fail with `error` instead of reaching the kernel; an `error` of 0 ends it.
 void simulate_publish_failure(std::string step, int error);
-
-/// How many directory fsyncs `ring` has run for durable publishes: concurrent publishes
-/// into one directory share them.
-std::uint64_t directory_sync_rounds(io_ring& ring);
 
 }  // namespace tempfile::detail
