@@ -30,11 +30,11 @@ constexpr std::array legends = {
                     "hand-off, dearer than the sync call; one at a time on a disk, both wait "
                     "for the same journal commits (bench/README.md, \"Durable publishing\")"},
     scenario_legend{"seqwrite",
-                    "one write call per op into a temporary_file (256 KiB buffer, "
-                    "write-behind) vs pwrite, fwrite, and the fastest pwrite chunk (best)",
+                    "one write call per op into a temporary_file (256 KiB buffer, two "
+                    "written behind) vs pwrite, fwrite, and the fastest pwrite chunk (best)",
                     "against the best chunk: each small call is copied into the buffer, then "
                     "by the kernel, where one large pwrite copies once (bench/README.md, "
-                    "\"seqwrite: deeper write-behind\")"},
+                    "\"seqwrite: write-behind submitted at once\")"},
     scenario_legend{"spool",
                     "one append per op to an in-memory spooled_temporary_file vs "
                     "std::vector<char> reserve + append",
