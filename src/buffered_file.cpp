@@ -16,18 +16,6 @@
 namespace tempfile {
 namespace {
 
-/// Writes all of `data` at `offset`, completing short writes. Takes no `this`, so a
-/// background write stays valid when its file object is moved.
-task<void> write_fully(io_ring& ring, int fd, std::span<const std::byte> data,
-                       std::int64_t offset) {
-  while (!data.empty()) {
-    const std::size_t n = co_await ops::write(ring, fd, data, static_cast<std::uint64_t>(offset));
-    if (n == 0) throw std::system_error(EIO, std::generic_category(), "write made no progress");
-    data = data.subspan(n);
-    offset += static_cast<std::int64_t>(n);
-  }
-}
-
 std::size_t buffer_capacity(long buffering) {
   if (buffering == 0) return 0;
   if (buffering > 1) return static_cast<std::size_t>(buffering);
@@ -71,13 +59,12 @@ void buffered_file::swap(buffered_file& other) noexcept {
   swap(buffer_len_, other.buffer_len_);
   swap(dirty_, other.dirty_);
   swap(behind_, other.behind_);
-  swap(behind_count_, other.behind_count_);
   swap(pos_, other.pos_);
   swap(closed_, other.closed_);
 }
 
 buffered_file::~buffered_file() {
-  cancel_writes_behind();
+  behind_.cancel();  // each background write waited out or cancelled before anything goes
   if (!closed_) {
     if (removal_ == removal::kept) write_back_now();
     fd_.reset();
@@ -89,18 +76,11 @@ buffered_file::~buffered_file() {
 
 void buffered_file::finish_without_ring(ring_user& self) noexcept {
   auto& file = static_cast<buffered_file&>(self);
-  file.cancel_writes_behind();  // while the ring still works
+  file.behind_.cancel();  // while the ring still works
   if (file.closed_) return;
   file.write_back_now();
-  for (pending_write& slot : file.behind_) slot.len = 0;
-  file.behind_count_ = 0;
   file.dirty_ = false;
   file.buffer_len_ = 0;
-}
-
-void buffered_file::cancel_writes_behind() noexcept {
-  // Each waits out or cancels its background write before any buffer goes.
-  for (pending_write& slot : behind_) slot.write = {};
 }
 
 void buffered_file::check_attached() const {
@@ -115,20 +95,8 @@ io_ring& buffered_file::ring() const {
 void buffered_file::write_back_now() noexcept {
   // No ring to await (a destructor, or the ring going away): synchronous, best effort, so
   // the file keeps its data.
-  auto write_back = [fd = fd_.get()](const detail::file_buffer& bytes, std::size_t len,
-                                     std::int64_t offset) {
-    for (std::size_t done = 0; done < len;) {
-      const ssize_t n = ::pwrite(fd, bytes.data() + done, len - done,
-                                 offset + static_cast<std::int64_t>(done));
-      if (n > 0)
-        done += static_cast<std::size_t>(n);
-      else if (errno != EINTR)
-        return;
-    }
-  };
-  for (std::size_t i = 0; i < behind_count_; ++i)
-    write_back(behind_[i].bytes, behind_[i].len, behind_[i].offset);
-  if (dirty_) write_back(buffer_, buffer_len_, buffer_offset_);
+  behind_.write_back_now(fd_.get());
+  if (dirty_) detail::pwrite_now(fd_.get(), buffer_.first(buffer_len_), buffer_offset_);
 }
 
 void buffered_file::set_removal(removal when, std::filesystem::path path) {
@@ -164,7 +132,7 @@ void buffered_file::ensure_buffer() {
 task<void> buffered_file::write_all(std::span<const std::byte> data, std::int64_t offset) {
   int error = 0;
   try {
-    co_await write_fully(ring(), fd_.get(), data, offset);
+    co_await detail::write_fully(ring(), fd_.get(), data, offset);
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
@@ -189,52 +157,25 @@ task<std::size_t> buffered_file::read_at(std::span<std::byte> buffer, std::int64
 }
 
 task<void> buffered_file::settle_oldest_write() {
-  pending_write& oldest = behind_.front();
   int error = 0;
   try {
-    if (oldest.write) {
-      const task<void> pending = std::move(oldest.write);
-      co_await pending;
-    } else {  // its background write failed earlier: the bytes are still here
-      co_await write_fully(ring(), fd_.get(), oldest.bytes.first(oldest.len), oldest.offset);
-    }
+    co_await behind_.settle_oldest(ring(), fd_.get());
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
-  if (error) {
-    // The writes queued behind it keep their bytes and are retried after it: their own
-    // outcome (often the same error) is moot, and must not fail a later retry.
-    for (std::size_t i = 1; i < behind_count_; ++i) {
-      if (!behind_[i].write) continue;
-      const task<void> pending = std::move(behind_[i].write);
-      try {
-        co_await pending;
-      } catch (const std::system_error&) {
-      }
-    }
-    fail(error, "write");
-  }
-  oldest.len = 0;
-  std::rotate(behind_.begin(), behind_.begin() + 1, behind_.end());  // the next is oldest
-  --behind_count_;
+  if (error) fail(error, "write");
 }
 
 task<void> buffered_file::settle_write_behind() {
-  while (behind_count_ != 0) co_await settle_oldest_write();
+  while (!behind_.empty()) co_await settle_oldest_write();
 }
 
 task<void> buffered_file::write_behind() {
-  // Bounded memory: a third full buffer waits for the oldest write. Writes run in order
-  // (io-wq serialises buffered writes to one file).
-  if (behind_count_ == max_writes_behind) co_await settle_oldest_write();
-  pending_write& slot = behind_[behind_count_];
-  std::swap(buffer_, slot.bytes);  // the slot's earlier buffer, if any, is filled next
-  slot.offset = buffer_offset_;
-  slot.len = std::exchange(buffer_len_, 0);
+  // Bounded memory: one more full buffer waits for the oldest write.
+  if (behind_.full()) co_await settle_oldest_write();
+  behind_.start(ring(), fd_.get(), buffer_, buffer_len_, buffer_offset_);
+  buffer_len_ = 0;
   dirty_ = false;
-  slot.write = write_fully(ring(), fd_.get(), slot.bytes.first(slot.len), slot.offset);
-  ++behind_count_;
-  detail::task_access::start(slot.write);
   submit_now();  // runs while the next buffer fills, not when the writer next waits
 }
 
@@ -249,7 +190,7 @@ task<void> buffered_file::flush_buffer() {
 
 bool buffered_file::continues_pending_writes() const noexcept {
   if (dirty_) return pos_ == buffer_offset_ + static_cast<std::int64_t>(buffer_len_);
-  if (behind_count_ != 0) return pos_ == behind_[behind_count_ - 1].end();
+  if (!behind_.empty()) return pos_ == behind_.newest_end();
   return true;
 }
 
@@ -288,7 +229,7 @@ task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
   if (data.empty()) co_return 0;  // moves nothing, not even the end past a seek
   const std::size_t total = data.size();
   // Appending continues this handle's pending run, or starts at the file's real end.
-  if (mode_.append && (!(dirty_ || behind_count_ != 0) || !continues_pending_writes()))
+  if (mode_.append && (!(dirty_ || !behind_.empty()) || !continues_pending_writes()))
     pos_ = current_end();
   // Pending writes form one contiguous run ending where this one starts, or are flushed:
   // a write elsewhere must not race or reorder with them.
@@ -342,8 +283,7 @@ std::int64_t buffered_file::current_end() const {
   if (::fstat(fd_.get(), &st) != 0) fail(errno, "fstat");
   std::int64_t end = st.st_size;
   if (dirty_) end = std::max(end, buffer_offset_ + static_cast<std::int64_t>(buffer_len_));
-  for (std::size_t i = 0; i < behind_count_; ++i) end = std::max(end, behind_[i].end());
-  return end;
+  return behind_.furthest_end(end);
 }
 
 std::int64_t buffered_file::tell() const {
@@ -406,7 +346,7 @@ task<void> buffered_file::close() {
   closed_ = true;
   dirty_ = false;
   buffer_ = {};
-  behind_ = {};
+  behind_.clear();
   buffer_len_ = 0;
   int error = 0;
   bool deleting = false;
@@ -431,7 +371,7 @@ void buffered_file::close_detached() {
   // The ring went away first and wrote the buffer back: finish without it.
   closed_ = true;
   buffer_ = {};
-  behind_ = {};
+  behind_.clear();
   if (::close(fd_.release()) != 0) fail(errno, "close");
   if (removal_ != removal::on_close) return;
   removal_ = removal::kept;  // removed now, whatever the outcome

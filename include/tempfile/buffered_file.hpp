@@ -3,7 +3,6 @@
 /// `buffered_file`: the file core every on-disk file type shares — Python's buffered file
 /// protocol as a positioned stream over explicit-offset io_uring reads and writes.
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include <tempfile/background_writes.hpp>
 #include <tempfile/file_buffer.hpp>
 #include <tempfile/file_mode.hpp>
 #include <tempfile/file_protocol.hpp>
@@ -117,22 +117,9 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   task<void> write_all(std::span<const std::byte> data, std::int64_t offset);
   task<std::size_t> read_at(std::span<std::byte> buffer, std::int64_t offset);
   task<void> flush_buffer();
-  /// A full buffer being written in the background.
-  struct pending_write {
-    detail::file_buffer bytes;
-    std::int64_t offset = 0;
-    std::size_t len = 0;  // bytes not yet known to be written
-    task<void> write;     // the background write; destroyed before `bytes`
-    std::int64_t end() const noexcept { return offset + static_cast<std::int64_t>(len); }
-  };
-  /// Two writes in flight keep the kernel's writer busy while the next buffer fills; with
-  /// one, each buffer waited for a wake-up on both sides (bench/README.md, "seqwrite").
-  static constexpr std::size_t max_writes_behind = 2;
-
   task<void> write_behind();
   task<void> settle_oldest_write();
   task<void> settle_write_behind();
-  void cancel_writes_behind() noexcept;
   bool continues_pending_writes() const noexcept;
   std::int64_t current_end() const;
   void check_attached() const;
@@ -156,8 +143,7 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   std::int64_t buffer_offset_ = 0; // file offset of buffer_[0]
   std::size_t buffer_len_ = 0;     // valid bytes in buffer_
   bool dirty_ = false;             // buffer_ holds bytes not yet written
-  std::array<pending_write, max_writes_behind> behind_;  // oldest first
-  std::size_t behind_count_ = 0;   // slots of behind_ in use
+  detail::background_writes behind_;  // full buffers being written behind the writer
   std::int64_t pos_ = 0;
   bool closed_ = true;
 };
