@@ -29,8 +29,9 @@ inline constexpr std::size_t default_buffer_size = 256 * 1024;
 /// A positioned, buffered byte stream over a descriptor. The buffer serves either as a
 /// write-back buffer (dirty bytes not yet written) or as read-ahead, never both at once.
 /// Sequential writes through the default buffer are pipelined: a full buffer is written in
-/// the background while the next one fills (write-behind); its completion is awaited before any other I/O that
-/// could observe or reorder it, and a failure surfaces at that point with the bytes kept.
+/// the background while the next one fills (write-behind, up to two buffers behind); their
+/// completion is awaited before any other I/O that could observe or reorder them, and a
+/// failure surfaces at that point with the bytes kept.
 /// An explicit `buffering(n)` holds at most n unwritten bytes, as Python does: a full
 /// buffer is written before the write returns.
 /// I/O on a closed file, reading a write-only file or writing a read-only one throws
