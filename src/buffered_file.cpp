@@ -229,7 +229,8 @@ task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
   if (data.empty()) co_return 0;  // moves nothing, not even the end past a seek
   const std::size_t total = data.size();
   // Appending continues this handle's pending run, or starts at the file's real end.
-  if (mode_.append && (!(dirty_ || !behind_.empty()) || !continues_pending_writes()))
+  const bool nothing_pending = !dirty_ && behind_.empty();
+  if (mode_.append && (nothing_pending || !continues_pending_writes()))
     pos_ = current_end();
   // Pending writes form one contiguous run ending where this one starts, or are flushed:
   // a write elsewhere must not race or reorder with them.
