@@ -224,7 +224,39 @@ task<std::size_t> buffered_file::read(std::span<std::byte> out) {
   co_return done;
 }
 
+// A write that fits in the buffer behind this handle's pending bytes needs no coroutine.
+const detail::in_memory_path<std::size_t> buffered_file::write_path = {&write_in_buffer,
+                                                                       &write_through};
+
 task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
+  return detail::task_access::defer(write_path, this, data);
+}
+
+void buffered_file::write_in_buffer(void* file, std::span<const std::byte> data,
+                                    std::optional<std::size_t>& written) {
+  auto& self = *static_cast<buffered_file*>(file);
+  self.check_writable();
+  // Continues the dirty run without filling the buffer: no flush, no write-behind, and in
+  // append mode the position already is this handle's end.
+  if (!self.dirty_ || !self.continues_pending_writes() ||
+      data.size() >= self.capacity_ - self.buffer_len_)
+    return;
+  self.append_to_buffer(data);
+  written = data.size();
+}
+
+task<std::size_t> buffered_file::write_through(void* file, std::span<const std::byte> data) {
+  return static_cast<buffered_file*>(file)->write_coroutine(data);
+}
+
+void buffered_file::append_to_buffer(std::span<const std::byte> data) noexcept {
+  std::memcpy(buffer_.data() + buffer_len_, data.data(), data.size());
+  buffer_len_ += data.size();
+  dirty_ = true;
+  pos_ += static_cast<std::int64_t>(data.size());
+}
+
+task<std::size_t> buffered_file::write_coroutine(std::span<const std::byte> data) {
   check_writable();
   if (data.empty()) co_return 0;  // moves nothing, not even the end past a seek
   const std::size_t total = data.size();
@@ -245,10 +277,7 @@ task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
     ensure_buffer();
     if (buffer_len_ == 0) buffer_offset_ = pos_;
     const std::size_t n = std::min(data.size(), capacity_ - buffer_len_);
-    std::memcpy(buffer_.data() + buffer_len_, data.data(), n);
-    buffer_len_ += n;
-    dirty_ = true;
-    pos_ += static_cast<std::int64_t>(n);
+    append_to_buffer(data.first(n));
     data = data.subspan(n);
     if (buffer_len_ == capacity_) {
       if (writes_behind_)

@@ -138,6 +138,31 @@ task<std::size_t> spooled_temporary_file::read(std::span<std::byte> buffer) {
   co_return n;
 }
 
+const detail::in_memory_path<std::size_t> spooled_temporary_file::write_path = {
+    &write_in_memory, &write_through};
+
+void spooled_temporary_file::write_in_memory(void* spool, std::span<const std::byte> data,
+                                             std::optional<std::size_t>& written) {
+  auto& self = *static_cast<spooled_temporary_file*>(spool);
+  self.check_open();
+  // Rolled over, read-only (EBADF) and empty writes (a position check) take the coroutine.
+  if (self.file_ || !self.mode_.writable || data.empty()) return;
+  if (self.store_in_memory(data)) written = data.size();
+}
+
+task<std::size_t> spooled_temporary_file::write_through(void* spool,
+                                                        std::span<const std::byte> data) {
+  return static_cast<spooled_temporary_file*>(spool)->store(data, true);
+}
+
+bool spooled_temporary_file::store_in_memory(std::span<const std::byte> data) {
+  if (mode_.append) pos_ = static_cast<std::int64_t>(memory_.size());
+  const std::size_t end = static_cast<std::size_t>(pos_) + data.size();
+  if (exceeds_max(static_cast<std::int64_t>(end)) || !memory_.try_reserve(end)) return false;
+  write_to_memory(data);
+  return true;
+}
+
 task<std::size_t> spooled_temporary_file::store(std::span<const std::byte> data,
                                                 bool check_position) {
   check_open();
@@ -147,16 +172,12 @@ task<std::size_t> spooled_temporary_file::store(std::span<const std::byte> data,
     if (check_position && in_memory_past_max()) co_await rollover();
     co_return 0;
   }
-  if (mode_.append) pos_ = static_cast<std::int64_t>(memory_.size());
-  const std::size_t end = static_cast<std::size_t>(pos_) + data.size();
-  const bool past_max = exceeds_max(static_cast<std::int64_t>(end));
-  if (past_max || !memory_.try_reserve(end)) {
-    co_await rollover_keeping(data);
-    if (!past_max) count_budget_rollover();
-    co_return co_await file_->write(data);
-  }
-  write_to_memory(data);
-  co_return data.size();
+  if (store_in_memory(data)) co_return data.size();
+  // Past max_size, or the memory budget refused it: the data goes to a file.
+  const bool past_max = exceeds_max(pos_ + static_cast<std::int64_t>(data.size()));
+  co_await rollover_keeping(data);
+  if (!past_max) count_budget_rollover();
+  co_return co_await file_->write(data);
 }
 
 std::int64_t spooled_temporary_file::seek(std::int64_t offset, int whence) {

@@ -657,3 +657,51 @@ TEST_CASE("a full buffer's background write reaches the kernel before write retu
   };
   sync_wait(ring, run());
 }
+
+TEMPLATE_TEST_CASE("a write runs when awaited, at the position and state of that moment",
+                   "[file][lazy]", temporary_file, named_temporary_file) {
+  test::scratch_dir dir;
+  io_ring ring;
+  for (const long buffering : buffer_sizes) {
+    CAPTURE(buffering);
+    auto run = [&]() -> task<void> {
+      TestType file = co_await make<TestType>(ring, dir, buffering);
+      co_await file.write("a");  // pending bytes: the next small write can stay in memory
+      {
+        task<std::size_t> dropped = file.write("never");
+        CHECK(dropped);
+      }
+      CHECK(file.tell() == 1);
+      task<std::size_t> later = file.write("c");
+      task<std::size_t> moved = std::move(later);
+      CHECK_FALSE(later);
+      co_await file.write("b");
+      const std::size_t written = co_await moved;
+      CHECK(written == 1);
+      std::vector<task<std::size_t>> together;
+      together.push_back(file.write("de"));
+      const std::vector<std::size_t> counts = co_await when_all(std::move(together));
+      CHECK(counts == std::vector<std::size_t>{2});
+      file.seek(0);
+      const std::string contents = co_await file.read();
+      CHECK(contents == "abcde");
+      task<std::size_t> after_close = file.write("x");
+      co_await file.close();
+      const int error = co_await test::errno_when_awaited(std::move(after_close));
+      CHECK(error == EBADF);
+    };
+    sync_wait(ring, run());
+  }
+}
+
+TEST_CASE("a write task handed to sync_wait runs there", "[file][lazy]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  temporary_file file = sync_wait(ring, make<temporary_file>(ring, dir, -1));
+  CHECK(sync_wait(ring, file.write("one")) == 3);
+  CHECK(sync_wait(ring, file.write("two")) == 3);  // pending bytes before it: in memory
+  sync_wait(ring, file.flush());
+  std::string on_disk(6, '\0');
+  REQUIRE(::pread(file.fileno(), on_disk.data(), 6, 0) == 6);
+  CHECK(on_disk == "onetwo");
+}

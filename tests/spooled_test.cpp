@@ -239,3 +239,34 @@ TEST_CASE("spooled: a rollover that hits ENOSPC loses nothing and can be retried
   CHECK(file.rolled_over());
   CHECK(sync_wait(ring, read_back()) == data.substr(0, written_so_far));
 }
+
+TEST_CASE("spooled: a write decides memory or file when awaited, not when made",
+          "[spooled][lazy]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  auto run = [&]() -> task<void> {
+    spooled_temporary_file spool(ring, options().max_size(10).dir(dir.path()));
+    {
+      task<std::size_t> dropped = spool.write("never");
+    }
+    CHECK(spool.tell() == 0);
+    const std::string six = xs(6);  // a write borrows its bytes until awaited
+    task<std::size_t> later = spool.write(six);  // fits now; not after the next write
+    co_await spool.write("12345");
+    CHECK_FALSE(spool.rolled_over());
+    const std::size_t written = co_await later;
+    CHECK(written == 6);
+    CHECK(spool.rolled_over());
+    spool.seek(0);
+    const std::string contents = co_await spool.read();
+    CHECK(contents == "12345" + xs(6));
+
+    spooled_temporary_file closed(ring, options().dir(dir.path()));
+    task<std::size_t> after_close = closed.write("x");
+    co_await closed.close();
+    const int error = co_await test::errno_when_awaited(std::move(after_close));
+    CHECK(error == EBADF);
+    co_await spool.close();
+  };
+  sync_wait(ring, run());
+}

@@ -13,6 +13,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <tempfile/task.hpp>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -127,6 +129,18 @@ class errno_matcher : public Catch::MatcherBase<std::system_error> {
   int expected_;
 };
 inline errno_matcher has_errno(int e) { return errno_matcher(e); }
+
+/// The errno of the `std::system_error` that awaiting `awaited` throws; 0 if it throws none.
+template <class T>
+tempfile::task<int> errno_when_awaited(tempfile::task<T> awaited) {
+  int error = 0;
+  try {
+    co_await awaited;
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  co_return error;
+}
 
 /// Sets the umask for as long as it lives.
 class umask_guard {

@@ -115,6 +115,12 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   [[noreturn]] void fail(int error, const char* operation) const;
 
  private:
+  static const detail::in_memory_path<std::size_t> write_path;
+  static void write_in_buffer(void* file, std::span<const std::byte> data,
+                              std::optional<std::size_t>& written);
+  static task<std::size_t> write_through(void* file, std::span<const std::byte> data);
+  task<std::size_t> write_coroutine(std::span<const std::byte> data);
+  void append_to_buffer(std::span<const std::byte> data) noexcept;
   task<void> write_all(std::span<const std::byte> data, std::int64_t offset);
   task<std::size_t> read_at(std::span<std::byte> buffer, std::int64_t offset);
   task<void> flush_buffer();

@@ -61,7 +61,9 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   /// Python's readinto: fills `buffer` unless end of file comes first; returns the count.
   task<std::size_t> read(std::span<std::byte> buffer);
   /// Writes all of `data`, rolling over if the position passes `max_size()`; returns the count.
-  task<std::size_t> write(std::span<const std::byte> data) { return store(data, true); }
+  task<std::size_t> write(std::span<const std::byte> data) {
+    return detail::task_access::defer(write_path, this, data);
+  }
   /// Writes each element of a range of string-likes, rolling over as soon as one would
   /// cross max_size; like Python, checks the position once more at the end (even for an
   /// empty range), not after each empty element.
@@ -112,7 +114,14 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   /// Writes `data`, rolling over first when it would cross max_size; `check_position`:
   /// whether an empty `data` gets that after-write check (writelines does it once, at the end).
   task<std::size_t> store(std::span<const std::byte> data, bool check_position);
+  /// Writes non-empty `data` to memory unless that would pass max_size or the budget.
+  bool store_in_memory(std::span<const std::byte> data);
   void write_to_memory(std::span<const std::byte> data);
+  // A write staying in memory needs no coroutine.
+  static const detail::in_memory_path<std::size_t> write_path;
+  static void write_in_memory(void* spool, std::span<const std::byte> data,
+                              std::optional<std::size_t>& written);
+  static task<std::size_t> write_through(void* spool, std::span<const std::byte> data);
   task<void> rollover_keeping(std::span<const std::byte> unwritten);
   void count_budget_rollover() const noexcept;
 

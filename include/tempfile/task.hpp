@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <exception>
 #include <optional>
+#include <span>
 #include <type_traits>
 #include <utility>
 
@@ -18,6 +19,35 @@ class task;
 namespace detail {
 
 struct task_access;
+
+/// How a call that usually finishes in memory (a small write into a buffer) runs without a
+/// coroutine frame: `finish_now` does the whole call and stores its result, or changes
+/// nothing and stores none; then `as_coroutine` makes a coroutine doing the whole call.
+template <class T>
+struct in_memory_path {
+  void (*finish_now)(void* object, std::span<const std::byte> bytes, std::optional<T>& result);
+  task<T> (*as_coroutine)(void* object, std::span<const std::byte> bytes);
+};
+
+/// Only tasks of plain values (byte counts) may hold a deferred call: the awaiters of all
+/// others stay as small as a coroutine handle.
+template <class T>
+inline constexpr bool can_defer = std::is_arithmetic_v<T>;
+
+/// A call not made yet, for a task that has no coroutine until awaited.
+template <class T, bool = can_defer<T>>
+struct deferred_call {
+  const in_memory_path<T>* path = nullptr;  // none: the task is a coroutine
+  void* object = nullptr;
+  std::span<const std::byte> bytes;
+
+  bool pending() const noexcept { return path != nullptr; }
+  task<T> as_coroutine() const { return path->as_coroutine(object, bytes); }
+};
+template <class T>
+struct deferred_call<T, false> {  // tasks of other types are always coroutines
+  static constexpr bool pending() noexcept { return false; }
+};
 
 /// Coroutine frames come from per-thread free lists by size class: a batch of short tasks
 /// then costs no malloc/free per task once warm. Memory freed on another thread joins that
@@ -112,20 +142,62 @@ class task_promise<void> : public task_promise_base {
   void take() const { rethrow_if_failed(); }
 };
 
-/// What `co_await task` awaits. Outside `task` so that a misspelt or missing member of a
-/// task not awaited (`create(ring).write(...)`) is not "corrected" to this name by g++.
+/// What `co_await task` awaits: the task's coroutine, resumed by symmetric transfer.
 template <class T>
-struct task_awaiter {
-  std::coroutine_handle<task_promise<T>> handle;
-  bool await_ready() const noexcept { return handle.done(); }  // finished after an early start
+class coroutine_awaiter {
+ public:
+  explicit coroutine_awaiter(std::coroutine_handle<task_promise<T>> handle) noexcept
+      : handle_(handle) {}
+  bool await_ready() const noexcept { return handle_.done(); }  // finished after an early start
   std::coroutine_handle<> await_suspend(std::coroutine_handle<> waiting) const noexcept {
-    assert(handle);
-    handle.promise().set_continuation(waiting);
-    if (handle.promise().mark_started()) return std::noop_coroutine();  // running: it resumes us
-    return handle;
+    assert(handle_);
+    handle_.promise().set_continuation(waiting);
+    if (handle_.promise().mark_started()) return std::noop_coroutine();  // running: it resumes us
+    return handle_;
   }
-  T await_resume() const { return handle.promise().take(); }
+  T await_resume() const { return handle_.promise().take(); }
+
+ protected:
+  std::coroutine_handle<task_promise<T>> handle_;
 };
+
+/// What `co_await` awaits for a task that may hold a deferred call: the call runs in
+/// `await_ready`; only if it cannot finish in memory does it become a coroutine, which this
+/// awaiter owns until the awaiting coroutine has its result.
+template <class T>
+class deferrable_awaiter : public coroutine_awaiter<T> {
+ public:
+  using coroutine_awaiter<T>::coroutine_awaiter;
+  explicit deferrable_awaiter(const deferred_call<T>& call) noexcept
+      : coroutine_awaiter<T>({}), call_(&call) {}
+  deferrable_awaiter(const deferrable_awaiter&) = delete;
+  deferrable_awaiter& operator=(const deferrable_awaiter&) = delete;
+  ~deferrable_awaiter() {
+    if (owns_handle_) this->handle_.destroy();
+  }
+
+  bool await_ready() {
+    if (!call_) return coroutine_awaiter<T>::await_ready();
+    call_->path->finish_now(call_->object, call_->bytes, result_);
+    return result_ || start_coroutine();
+  }
+  T await_resume() const {
+    if (result_) return *result_;
+    return coroutine_awaiter<T>::await_resume();
+  }
+
+ private:
+  bool start_coroutine();
+
+  const deferred_call<T>* call_ = nullptr;  // the awaited task's: it outlives the co_await
+  std::optional<T> result_;
+  bool owns_handle_ = false;
+};
+
+/// Outside `task` so that a misspelt or missing member of a task not awaited
+/// (`create(ring).write(...)`) is not "corrected" to this name by g++.
+template <class T>
+using task_awaiter = std::conditional_t<can_defer<T>, deferrable_awaiter<T>, coroutine_awaiter<T>>;
 
 }  // namespace detail
 
@@ -133,6 +205,8 @@ struct task_awaiter {
 /// `io_ring::spawn`). Awaiting it transfers control symmetrically, so long chains of
 /// tasks finishing synchronously do not grow the stack. Exceptions propagate to the awaiter.
 /// Destroying a task destroys its coroutine frame, cancelling whatever it is awaiting.
+/// Some calls (small writes) return a task holding the call itself instead of a coroutine:
+/// it runs when awaited, in memory when it can, and behaves the same in every other way.
 template <class T>
 class [[nodiscard]] task {
  public:
@@ -141,12 +215,14 @@ class [[nodiscard]] task {
 
   task() noexcept = default;
   /// Takes `other`'s coroutine; `other` owns none.
-  task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  task(task&& other) noexcept
+      : handle_(std::exchange(other.handle_, {})), call_(std::exchange(other.call_, {})) {}
   /// Destroys this task's coroutine (if any), then takes `other`'s.
   task& operator=(task&& other) noexcept {
     if (this != &other) {
       reset();
       handle_ = std::exchange(other.handle_, {});
+      call_ = std::exchange(other.call_, {});
     }
     return *this;
   }
@@ -154,14 +230,14 @@ class [[nodiscard]] task {
   task& operator=(const task&) = delete;
   ~task() { reset(); }
 
-  /// True if this task owns a coroutine (a default-constructed or moved-from task does not).
-  explicit operator bool() const noexcept { return static_cast<bool>(handle_); }
+  /// True if this task has work to do (a default-constructed or moved-from task has none).
+  explicit operator bool() const noexcept { return handle_ || call_.pending(); }
 
   /// Starts the task (or joins it if already started) and resumes the awaiting coroutine
   /// with its result, rethrowing its exception.
-  detail::task_awaiter<T> operator co_await() const& noexcept { return {handle_}; }
+  detail::task_awaiter<T> operator co_await() const& noexcept { return make_awaiter(); }
   /// The same for a task awaited as a temporary: `co_await make_task()`.
-  detail::task_awaiter<T> operator co_await() const&& noexcept { return {handle_}; }
+  detail::task_awaiter<T> operator co_await() const&& noexcept { return make_awaiter(); }
 
  private:
   using handle_type = std::coroutine_handle<promise_type>;
@@ -169,12 +245,29 @@ class [[nodiscard]] task {
   friend struct detail::task_access;
 
   explicit task(handle_type h) noexcept : handle_(h) {}
+  explicit task(const detail::deferred_call<T>& call) noexcept : call_(call) {}
+
+  detail::task_awaiter<T> make_awaiter() const noexcept {
+    if constexpr (detail::can_defer<T>) {
+      if (call_.pending()) return detail::task_awaiter<T>{call_};
+    }
+    return detail::task_awaiter<T>{handle_};
+  }
+
+  /// The coroutine, made now if this task holds a deferred call.
+  handle_type coroutine() {
+    if constexpr (detail::can_defer<T>) {
+      if (call_.pending()) *this = std::exchange(call_, {}).as_coroutine();
+    }
+    return handle_;
+  }
 
   void reset() noexcept {
     if (handle_) std::exchange(handle_, {}).destroy();
   }
 
   handle_type handle_;
+  [[no_unique_address]] detail::deferred_call<T> call_;
 };
 
 namespace detail {
@@ -189,19 +282,32 @@ inline task<void> task_promise<void>::get_return_object() noexcept {
 }
 
 /// Lets the runtime start a task from outside a coroutine and collect its result.
+/// Each turns a deferred call into its coroutine first.
 struct task_access {
+  /// A task holding the call `object`'s `path` makes with `bytes` once awaited.
   template <class T>
-  static std::coroutine_handle<> handle(const task<T>& t) noexcept {
-    return t.handle_;
+  static task<T> defer(const in_memory_path<T>& path, void* object,
+                       std::span<const std::byte> bytes) noexcept {
+    return task<T>{deferred_call<T>{&path, object, bytes}};
+  }
+  /// Takes `t`'s coroutine; the caller destroys it.
+  template <class T>
+  static std::coroutine_handle<task_promise<T>> release(task<T>&& t) {
+    t.coroutine();
+    return std::exchange(t.handle_, {});
+  }
+  template <class T>
+  static std::coroutine_handle<> handle(task<T>& t) {
+    return t.coroutine();
   }
   template <class T>
   static T take(task<T>& t) {
-    return t.handle_.promise().take();
+    return t.coroutine().promise().take();
   }
   /// Marks `t` started; returns whether it still has to be resumed for the first time.
   template <class T>
-  static bool claim_start(task<T>& t) noexcept {
-    return !t.handle_.promise().mark_started();
+  static bool claim_start(task<T>& t) {
+    return !t.coroutine().promise().mark_started();
   }
   /// Runs `t` until its first suspension; awaiting it later joins it.
   template <class T>
@@ -213,7 +319,7 @@ struct task_access {
   /// ignored: it must not ask to resume anyone before all its tasks were started.
   template <class T>
   static void start_listened(task<T>& t, completion_listener& listener) {
-    auto& promise = t.handle_.promise();
+    auto& promise = t.coroutine().promise();
     if (t.handle_.done()) {
       (void)listener.task_finished(promise.error());
       return;
@@ -222,6 +328,13 @@ struct task_access {
     if (claim_start(t)) t.handle_.resume();
   }
 };
+
+template <class T>
+bool deferrable_awaiter<T>::start_coroutine() {
+  this->handle_ = task_access::release(call_->as_coroutine());
+  owns_handle_ = true;
+  return false;
+}
 
 }  // namespace detail
 }  // namespace tempfile
