@@ -125,8 +125,22 @@ void buffered_file::check_writable() const {
   if (!mode_.writable) fail(EBADF, "write to file opened read-only:");
 }
 
-void buffered_file::ensure_buffer() {
+void buffered_file::ensure_full_buffer() {
   if (buffer_.size() != capacity_) buffer_ = detail::file_buffer(capacity_);
+}
+
+// Writes grow the buffer only as far as they need, fourfold from 16 KiB up to the capacity:
+// a file holding a few KiB never takes a full buffer, so many small files open at once do
+// not map and unmap 256 KiB each (bench/README.md, "Small files in flight").
+void buffered_file::make_room(std::size_t len) {
+  constexpr std::size_t smallest = 16 * 1024;
+  const std::size_t needed = buffer_len_ + len;  // at most capacity_
+  if (needed <= buffer_.size()) return;
+  std::size_t size = std::max(buffer_.size(), smallest);
+  while (size < needed) size *= 4;
+  detail::file_buffer grown(std::min(size, capacity_));
+  if (buffer_len_ != 0) std::memcpy(grown.data(), buffer_.data(), buffer_len_);
+  buffer_ = std::move(grown);
 }
 
 task<void> buffered_file::write_all(std::span<const std::byte> data, std::int64_t offset) {
@@ -215,7 +229,7 @@ task<std::size_t> buffered_file::read(std::span<std::byte> out) {
       pos_ += static_cast<std::int64_t>(n);
       break;
     }
-    ensure_buffer();
+    ensure_full_buffer();
     buffer_len_ = 0;
     buffer_offset_ = pos_;
     buffer_len_ = co_await read_at(buffer_.first(capacity_), pos_);
@@ -236,10 +250,11 @@ void buffered_file::write_in_buffer(void* file, std::span<const std::byte> data,
                                     std::optional<std::size_t>& written) {
   auto& self = *static_cast<buffered_file*>(file);
   self.check_writable();
-  // Continues the dirty run without filling the buffer: no flush, no write-behind, and in
-  // append mode the position already is this handle's end.
+  // Continues the dirty run without filling the buffer (nor growing it): no flush, no
+  // write-behind, and in append mode the position already is this handle's end.
   if (!self.dirty_ || !self.continues_pending_writes() ||
-      data.size() >= self.capacity_ - self.buffer_len_)
+      data.size() >= self.capacity_ - self.buffer_len_ ||
+      data.size() > self.buffer_.size() - self.buffer_len_)
     return;
   self.append_to_buffer(data);
   written = data.size();
@@ -274,9 +289,9 @@ task<std::size_t> buffered_file::write_coroutine(std::span<const std::byte> data
       pos_ += static_cast<std::int64_t>(data.size());
       break;
     }
-    ensure_buffer();
     if (buffer_len_ == 0) buffer_offset_ = pos_;
     const std::size_t n = std::min(data.size(), capacity_ - buffer_len_);
+    make_room(n);
     append_to_buffer(data.first(n));
     data = data.subspan(n);
     if (buffer_len_ == capacity_) {

@@ -2,6 +2,7 @@
 // rules, atomic publication, mode enforcement, descriptor hygiene.
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -704,4 +705,33 @@ TEST_CASE("a write task handed to sync_wait runs there", "[file][lazy]") {
   std::string on_disk(6, '\0');
   REQUIRE(::pread(file.fileno(), on_disk.data(), 6, 0) == 6);
   CHECK(on_disk == "onetwo");
+}
+
+TEST_CASE("files holding a few KiB take small buffers, not a full one each", "[file][memory]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  constexpr std::size_t file_count = 64;
+  const std::string payload(4096, 'p');
+  auto heap_in_use = [] {
+    const struct mallinfo2 info = ::mallinfo2();
+    return info.uordblks + info.hblkhd;  // allocated from the heap, and mapped on their own
+  };
+  auto run = [&]() -> task<void> {
+    std::vector<temporary_file> files;
+    files.reserve(file_count);
+    const std::size_t before = heap_in_use();
+    for (std::size_t i = 0; i < file_count; ++i) {
+      files.push_back(co_await temporary_file::create(ring, options().dir(dir.path())));
+      co_await files.back().write(payload);
+    }
+    const std::size_t grown = heap_in_use() - before;
+    CHECK(grown < file_count * default_buffer_size / 4);
+    for (temporary_file& file : files) {
+      file.seek(0);
+      const std::string contents = co_await file.read();
+      CHECK(contents == payload);
+      co_await file.close();
+    }
+  };
+  sync_wait(ring, run());
 }

@@ -23,7 +23,8 @@
 namespace tempfile {
 
 /// Buffer size used when `buffering` is -1 (or 1). Large enough that 4 KiB writes reach the
-/// kernel as 256 KiB io_uring writes (see README, "Buffering").
+/// kernel as 256 KiB io_uring writes (see README, "Buffering"). Writes grow a file's buffer
+/// to its size as they need it, from 16 KiB: a file holding a few KiB holds a small buffer.
 inline constexpr std::size_t default_buffer_size = 256 * 1024;
 
 /// A positioned, buffered byte stream over a descriptor. The buffer serves either as a
@@ -132,7 +133,8 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   void check_attached() const;
   void check_readable() const;
   void check_writable() const;
-  void ensure_buffer();
+  void ensure_full_buffer();
+  void make_room(std::size_t len);
   void write_back_now() noexcept;
   static void finish_without_ring(ring_user& self) noexcept;
   void close_detached();
