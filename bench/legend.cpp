@@ -33,8 +33,9 @@ constexpr std::array legends = {
                     "one write call per op into a temporary_file (256 KiB buffer, two "
                     "written behind) vs pwrite, fwrite, and the fastest pwrite chunk (best)",
                     "against the best chunk: each small call is copied into the buffer, then "
-                    "by the kernel, where one large pwrite copies once (bench/README.md, "
-                    "\"seqwrite: write-behind submitted at once\")"},
+                    "by the kernel on an io-wq worker that wakes the writer and frees pages "
+                    "across CPUs, where one large pwrite copies once (bench/README.md, "
+                    "\"Where the rest of the seqwrite gap goes\")"},
     scenario_legend{"spool",
                     "one append per op to an in-memory spooled_temporary_file vs "
                     "std::vector<char> reserve + append",
