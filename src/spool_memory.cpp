@@ -74,7 +74,7 @@ void spool_memory::fill_zeros(std::size_t from, std::size_t to) noexcept {
   }
 }
 
-void spool_memory::write(std::size_t offset, std::span<const std::byte> data) noexcept {
+void spool_memory::write_spanning(std::size_t offset, std::span<const std::byte> data) noexcept {
   const std::size_t end = offset + data.size();
   fill_zeros(size_, offset);  // nothing when offset <= size_
   for (std::size_t at = offset; !data.empty();) {

@@ -56,10 +56,6 @@ bool spooled_temporary_file::closed() const noexcept {
   return closed_ || (file_ && file_->closed());
 }
 
-bool spooled_temporary_file::exceeds_max(std::int64_t size) const noexcept {
-  return opts_.max_size() != 0 && static_cast<std::uint64_t>(size) > opts_.max_size();
-}
-
 task<void> spooled_temporary_file::rollover() {
   check_open();
   if (file_) co_return;

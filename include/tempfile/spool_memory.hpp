@@ -3,6 +3,7 @@
 /// `detail::spool_memory`: a spooled file's in-memory contents, in blocks recycled per thread.
 
 #include <cstddef>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -36,7 +37,14 @@ class spool_memory {
     if (size > capacity()) grow(size);
   }
   /// Copies `data` to `offset`; room for `offset + data.size()` bytes must be reserved.
-  void write(std::size_t offset, std::span<const std::byte> data) noexcept;
+  void write(std::size_t offset, std::span<const std::byte> data) noexcept {
+    const std::size_t within = offset % block_size;
+    if (data.empty() || offset > size_ || within + data.size() > block_size)
+      return write_spanning(offset, data);
+    // The usual append: no gap to zero, one block.
+    std::memcpy(blocks_[offset / block_size] + within, data.data(), data.size());
+    if (offset + data.size() > size_) size_ = offset + data.size();
+  }
   /// Copies up to `out.size()` bytes from `offset`; returns how many (0 at or past the end).
   std::size_t read(std::size_t offset, std::span<std::byte> out) const noexcept;
   /// Shrinks, giving back the blocks past the new end, or extends with zeros (room reserved).
@@ -57,6 +65,7 @@ class spool_memory {
   void take_blocks(std::size_t size);
   void release_blocks_from(std::size_t first) noexcept;
   void fill_zeros(std::size_t from, std::size_t to) noexcept;
+  void write_spanning(std::size_t offset, std::span<const std::byte> data) noexcept;
   /// The contiguous bytes from `offset` (below `size()`) to the end of its block or contents.
   std::span<const std::byte> contiguous_at(std::size_t offset) const noexcept;
 

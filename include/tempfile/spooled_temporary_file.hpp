@@ -107,7 +107,9 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
   void swap(spooled_temporary_file& other) noexcept;
   task<void> publish(std::filesystem::path target, bool replacing);
   [[noreturn]] void fail(int error, const char* operation) const;
-  bool exceeds_max(std::int64_t size) const noexcept;
+  bool exceeds_max(std::int64_t size) const noexcept {
+    return opts_.max_size() != 0 && static_cast<std::uint64_t>(size) > opts_.max_size();
+  }
   /// Python checks the position after every write, empty ones too: a seek past max_size
   /// followed by an empty write rolls over.
   bool in_memory_past_max() const noexcept { return !file_ && exceeds_max(pos_); }
