@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -30,8 +29,8 @@ buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long b
       fd_(std::move(fd)),
       mode_(std::move(mode)),
       description_(std::move(description)),
-      capacity_(buffer_capacity(buffering)),
       writes_behind_(buffering < 0 || buffering == 1),
+      buffer_(buffer_capacity(buffering)),
       closed_(false) {}
 
 buffered_file::buffered_file(buffered_file&& other) noexcept
@@ -52,12 +51,8 @@ void buffered_file::swap(buffered_file& other) noexcept {
   swap(description_, other.description_);
   swap(removal_, other.removal_);
   swap(removal_path_, other.removal_path_);
-  swap(capacity_, other.capacity_);
   swap(writes_behind_, other.writes_behind_);
   swap(buffer_, other.buffer_);
-  swap(buffer_offset_, other.buffer_offset_);
-  swap(buffer_len_, other.buffer_len_);
-  swap(dirty_, other.dirty_);
   swap(behind_, other.behind_);
   swap(pos_, other.pos_);
   swap(closed_, other.closed_);
@@ -79,8 +74,7 @@ void buffered_file::finish_without_ring(ring_user& self) noexcept {
   file.behind_.cancel();  // while the ring still works
   if (file.closed_) return;
   file.write_back_now();
-  file.dirty_ = false;
-  file.buffer_len_ = 0;
+  file.buffer_.forget();
 }
 
 void buffered_file::check_attached() const {
@@ -96,7 +90,7 @@ void buffered_file::write_back_now() noexcept {
   // No ring to await (a destructor, or the ring going away): synchronous, best effort, so
   // the file keeps its data.
   behind_.write_back_now(fd_.get());
-  if (dirty_) detail::pwrite_now(fd_.get(), buffer_.first(buffer_len_), buffer_offset_);
+  if (buffer_.dirty()) detail::pwrite_now(fd_.get(), buffer_.bytes(), buffer_.offset());
 }
 
 void buffered_file::set_removal(removal when, std::filesystem::path path) {
@@ -123,24 +117,6 @@ void buffered_file::check_writable() const {
   check_open();
   check_attached();
   if (!mode_.writable) fail(EBADF, "write to file opened read-only:");
-}
-
-void buffered_file::ensure_full_buffer() {
-  if (buffer_.size() != capacity_) buffer_ = detail::file_buffer(capacity_);
-}
-
-// Writes grow the buffer only as far as they need, fourfold from 16 KiB up to the capacity:
-// a file holding a few KiB never takes a full buffer, so many small files open at once do
-// not map and unmap 256 KiB each (bench/README.md, "Small files in flight").
-void buffered_file::make_room(std::size_t len) {
-  constexpr std::size_t smallest = 16 * 1024;
-  const std::size_t needed = buffer_len_ + len;  // at most capacity_
-  if (needed <= buffer_.size()) return;
-  std::size_t size = std::max(buffer_.size(), smallest);
-  while (size < needed) size *= 4;
-  detail::file_buffer grown(std::min(size, capacity_));
-  if (buffer_len_ != 0) std::memcpy(grown.data(), buffer_.data(), buffer_len_);
-  buffer_ = std::move(grown);
 }
 
 task<void> buffered_file::write_all(std::span<const std::byte> data, std::int64_t offset) {
@@ -187,23 +163,21 @@ task<void> buffered_file::settle_write_behind() {
 task<void> buffered_file::write_behind() {
   // Bounded memory: one more full buffer waits for the oldest write.
   if (behind_.full()) co_await settle_oldest_write();
-  behind_.start(ring(), fd_.get(), buffer_, buffer_len_, buffer_offset_);
-  buffer_len_ = 0;
-  dirty_ = false;
+  behind_.start(ring(), fd_.get(), buffer_.storage(), buffer_.size(), buffer_.offset());
+  buffer_.forget();
   submit_now();  // runs while the next buffer fills, not when the writer next waits
 }
 
 task<void> buffered_file::flush_buffer() {
   co_await settle_write_behind();
-  if (!dirty_) co_return;
+  if (!buffer_.dirty()) co_return;
   // On failure the bytes stay buffered and dirty: a later flush writes them again.
-  co_await write_all(buffer_.first(buffer_len_), buffer_offset_);
-  dirty_ = false;
-  buffer_len_ = 0;
+  co_await write_all(buffer_.bytes(), buffer_.offset());
+  buffer_.forget();
 }
 
 bool buffered_file::continues_pending_writes() const noexcept {
-  if (dirty_) return pos_ == buffer_offset_ + static_cast<std::int64_t>(buffer_len_);
+  if (buffer_.dirty()) return pos_ == buffer_.end();
   if (!behind_.empty()) return pos_ == behind_.newest_end();
   return true;
 }
@@ -213,27 +187,21 @@ task<std::size_t> buffered_file::read(std::span<std::byte> out) {
   co_await flush_buffer();
   std::size_t done = 0;
   while (done < out.size()) {
-    const std::int64_t cached_end = buffer_offset_ + static_cast<std::int64_t>(buffer_len_);
-    if (pos_ >= buffer_offset_ && pos_ < cached_end) {
-      const auto from = static_cast<std::size_t>(pos_ - buffer_offset_);
-      const std::size_t n = std::min(out.size() - done, buffer_len_ - from);
-      std::memcpy(out.data() + done, buffer_.data() + from, n);
+    if (buffer_.holds(pos_)) {
+      const std::size_t n = buffer_.copy_out(pos_, out.subspan(done));
       done += n;
       pos_ += static_cast<std::int64_t>(n);
       continue;
     }
     const auto rest = out.subspan(done);
-    if (rest.size() >= capacity_) {  // unbuffered, or too large to gain from read-ahead
+    if (rest.size() >= buffer_.capacity()) {  // unbuffered, or too large to gain from read-ahead
       const std::size_t n = co_await read_at(rest, pos_);
       done += n;
       pos_ += static_cast<std::int64_t>(n);
       break;
     }
-    ensure_full_buffer();
-    buffer_len_ = 0;
-    buffer_offset_ = pos_;
-    buffer_len_ = co_await read_at(buffer_.first(capacity_), pos_);
-    if (buffer_len_ == 0) break;
+    buffer_.read_ahead_done(co_await read_at(buffer_.read_ahead_at(pos_), pos_));
+    if (buffer_.empty()) break;
   }
   co_return done;
 }
@@ -252,11 +220,11 @@ void buffered_file::write_in_buffer(void* file, std::span<const std::byte> data,
   self.check_writable();
   // Continues the dirty run without filling the buffer (nor growing it): no flush, no
   // write-behind, and in append mode the position already is this handle's end.
-  if (!self.dirty_ || !self.continues_pending_writes() ||
-      data.size() >= self.capacity_ - self.buffer_len_ ||
-      data.size() > self.buffer_.size() - self.buffer_len_)
+  if (!self.buffer_.dirty() || !self.continues_pending_writes() ||
+      !self.buffer_.fits_as_is(data.size()))
     return;
-  self.append_to_buffer(data);
+  self.buffer_.append_as_is(data);
+  self.pos_ += static_cast<std::int64_t>(data.size());
   written = data.size();
 }
 
@@ -264,37 +232,30 @@ task<std::size_t> buffered_file::write_through(void* file, std::span<const std::
   return static_cast<buffered_file*>(file)->write_coroutine(data);
 }
 
-void buffered_file::append_to_buffer(std::span<const std::byte> data) noexcept {
-  std::memcpy(buffer_.data() + buffer_len_, data.data(), data.size());
-  buffer_len_ += data.size();
-  dirty_ = true;
-  pos_ += static_cast<std::int64_t>(data.size());
-}
-
 task<std::size_t> buffered_file::write_coroutine(std::span<const std::byte> data) {
   check_writable();
   if (data.empty()) co_return 0;  // moves nothing, not even the end past a seek
   const std::size_t total = data.size();
   // Appending continues this handle's pending run, or starts at the file's real end.
-  const bool nothing_pending = !dirty_ && behind_.empty();
+  const bool nothing_pending = !buffer_.dirty() && behind_.empty();
   if (mode_.append && (nothing_pending || !continues_pending_writes()))
     pos_ = current_end();
   // Pending writes form one contiguous run ending where this one starts, or are flushed:
   // a write elsewhere must not race or reorder with them.
   if (!continues_pending_writes()) co_await flush_buffer();
-  if (!dirty_) buffer_len_ = 0;  // read-ahead may cover what we are about to change
+  if (!buffer_.dirty()) buffer_.forget();  // read-ahead may cover what we are about to change
   while (!data.empty()) {
-    if (buffer_len_ == 0 && data.size() >= capacity_) {  // nothing to coalesce: no copy
+    if (buffer_.empty() && data.size() >= buffer_.capacity()) {  // nothing to coalesce: no copy
       co_await write_all(data, pos_);
       pos_ += static_cast<std::int64_t>(data.size());
       break;
     }
-    if (buffer_len_ == 0) buffer_offset_ = pos_;
-    const std::size_t n = std::min(data.size(), capacity_ - buffer_len_);
-    make_room(n);
-    append_to_buffer(data.first(n));
+    if (buffer_.empty()) buffer_.start_at(pos_);
+    const std::size_t n = std::min(data.size(), buffer_.capacity() - buffer_.size());
+    buffer_.append(data.first(n));
+    pos_ += static_cast<std::int64_t>(n);
     data = data.subspan(n);
-    if (buffer_len_ == capacity_) {
+    if (buffer_.full()) {
       if (writes_behind_)
         co_await write_behind();
       else
@@ -327,7 +288,7 @@ std::int64_t buffered_file::current_end() const {
   struct stat st;
   if (::fstat(fd_.get(), &st) != 0) fail(errno, "fstat");
   std::int64_t end = st.st_size;
-  if (dirty_) end = std::max(end, buffer_offset_ + static_cast<std::int64_t>(buffer_len_));
+  if (buffer_.dirty()) end = std::max(end, buffer_.end());
   return behind_.furthest_end(end);
 }
 
@@ -341,7 +302,7 @@ task<std::int64_t> buffered_file::truncate(std::optional<std::int64_t> size) {
   const std::int64_t new_size = size.value_or(pos_);
   if (new_size < 0) fail(EINVAL, "truncate to a negative size:");
   co_await flush_buffer();
-  buffer_len_ = 0;  // read-ahead may extend past the new end
+  buffer_.forget();  // read-ahead may extend past the new end
   int error = 0;
   try {
     co_await ops::ftruncate(ring(), fd_.get(), static_cast<std::uint64_t>(new_size));
@@ -366,11 +327,11 @@ task<void> buffered_file::close() {
   }
   co_await settle_write_behind();
   std::optional<int> close_result;  // set once the close has run
-  if (dirty_) {
+  if (buffer_.dirty()) {
     // The last bytes and the close go to the kernel as one linked pair: one round trip, and
     // a failed or short write cancels the close, so the file stays open with its data.
-    std::span<const std::byte> rest = buffer_.first(buffer_len_);
-    std::int64_t offset = buffer_offset_;
+    std::span<const std::byte> rest = buffer_.bytes();
+    std::int64_t offset = buffer_.offset();
     if (rest.size() > detail::max_transfer) {  // one write carries at most this: head first
       const std::size_t head = rest.size() - detail::max_transfer;
       co_await write_all(rest.first(head), offset);
@@ -389,10 +350,8 @@ task<void> buffered_file::close() {
     }
   }
   closed_ = true;
-  dirty_ = false;
-  buffer_ = {};
+  buffer_.release();
   behind_.clear();
-  buffer_len_ = 0;
   int error = 0;
   bool deleting = false;
   try {
@@ -415,7 +374,7 @@ task<void> buffered_file::close() {
 void buffered_file::close_detached() {
   // The ring went away first and wrote the buffer back: finish without it.
   closed_ = true;
-  buffer_ = {};
+  buffer_.release();
   behind_.clear();
   if (::close(fd_.release()) != 0) fail(errno, "close");
   if (removal_ != removal::on_close) return;

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include <tempfile/background_writes.hpp>
-#include <tempfile/file_buffer.hpp>
+#include <tempfile/buffered_range.hpp>
 #include <tempfile/file_mode.hpp>
 #include <tempfile/file_protocol.hpp>
 #include <tempfile/io_ring.hpp>
@@ -86,7 +86,7 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   /// The descriptor, still owned by the file; EBADF when closed.
   int fileno() const;
   /// Bytes of buffer in use: 0 when unbuffered.
-  std::size_t buffer_size() const noexcept { return capacity_; }
+  std::size_t buffer_size() const noexcept { return buffer_.capacity(); }
 
  protected:
   /// What becomes of the file's data: `anonymous` (no name, gone at close unless linked),
@@ -121,7 +121,6 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
                               std::optional<std::size_t>& written);
   static task<std::size_t> write_through(void* file, std::span<const std::byte> data);
   task<std::size_t> write_coroutine(std::span<const std::byte> data);
-  void append_to_buffer(std::span<const std::byte> data) noexcept;
   task<void> write_all(std::span<const std::byte> data, std::int64_t offset);
   task<std::size_t> read_at(std::span<std::byte> buffer, std::int64_t offset);
   task<void> flush_buffer();
@@ -133,8 +132,6 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   void check_attached() const;
   void check_readable() const;
   void check_writable() const;
-  void ensure_full_buffer();
-  void make_room(std::size_t len);
   void write_back_now() noexcept;
   static void finish_without_ring(ring_user& self) noexcept;
   void close_detached();
@@ -146,12 +143,8 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   std::filesystem::path description_;
   removal removal_ = removal::anonymous;
   std::filesystem::path removal_path_;
-  std::size_t capacity_ = 0;
-  bool writes_behind_ = false;     // the default buffer pipelines; an explicit size holds n
-  detail::file_buffer buffer_;     // allocated at first use
-  std::int64_t buffer_offset_ = 0; // file offset of buffer_[0]
-  std::size_t buffer_len_ = 0;     // valid bytes in buffer_
-  bool dirty_ = false;             // buffer_ holds bytes not yet written
+  bool writes_behind_ = false;  // the default buffer pipelines; an explicit size holds n
+  detail::buffered_range buffer_;
   detail::background_writes behind_;  // full buffers being written behind the writer
   std::int64_t pos_ = 0;
   bool closed_ = true;
