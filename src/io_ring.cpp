@@ -1,7 +1,6 @@
 #include <tempfile/io_ring.hpp>
 
 #include <sched.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
@@ -95,62 +94,6 @@ namespace detail {
 
 void simulate_missing_ring_feature(std::string_view name) noexcept {
   simulated_missing_feature = name;
-}
-
-ring_op::~ring_op() {
-  if (stage_ == stage::prepared || stage_ == stage::consumed) return;
-  if (ring_)
-    ring_->abandon(*this);
-  else
-    discard_result();  // completed, but the ring went away before its waiter resumed
-}
-
-void ring_op::discard_result() noexcept {
-  if (undo_ && result_ >= 0) undo_(*this);
-  if (result_is_fd_ && result_ >= 0) ::close(result_);  // an open nobody will take
-  if (closes_ && result_ != -ECANCELED) closes_->release();  // a close that ran
-  stage_ = stage::consumed;
-}
-
-void ring_user::attach(io_ring* ring) noexcept {
-  ring_ = ring;
-  if (!ring) return;
-  prev_ = nullptr;
-  next_ = ring->users_;
-  if (next_) next_->prev_ = this;
-  ring->users_ = this;
-}
-
-void ring_user::detach() noexcept {
-  if (!ring_) return;
-  (prev_ ? prev_->next_ : ring_->users_) = next_;
-  if (next_) next_->prev_ = prev_;
-  prev_ = next_ = nullptr;
-  ring_ = nullptr;
-}
-
-void ring_user::submit_now() const {
-  if (ring_) ring_->submit_queued();
-}
-
-void ring_user::swap_rings(ring_user& other) noexcept {
-  io_ring* const mine = ring_;
-  io_ring* const theirs = other.ring_;
-  detach();
-  other.detach();
-  attach(theirs);
-  other.attach(mine);
-}
-
-linked_ops::~linked_ops() {
-  if (first_.stage_ == ring_op::stage::prepared || first_.stage_ == ring_op::stage::consumed)
-    return;
-  if (first_.ring_) {
-    first_.ring_->abandon(first_);
-  } else {  // the ring went away first and cut both loose
-    first_.discard_result();
-    second_.discard_result();
-  }
 }
 
 spawned_promise::spawned_promise(io_ring& ring, task<void>&) noexcept : ring_(ring) {

@@ -5,241 +5,24 @@
 #include <liburing.h>
 
 #include <bitset>
-#include <cerrno>
 #include <coroutine>
 #include <cstddef>
-#include <cstdint>
 #include <exception>
 #include <memory>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <tempfile/ring_op.hpp>
+#include <tempfile/ring_options.hpp>
+#include <tempfile/ring_user.hpp>
 #include <tempfile/task.hpp>
 #include <tempfile/unique_fd.hpp>
 
 namespace tempfile {
-
-/// How an `io_ring` is set up. Fields after `sqpoll` are extensions with measured defaults.
-/// io-wq belongs to the thread, not the ring: `max_workers` and `pin_workers` apply to every
-/// ring the constructing thread uses, as the last ring constructed on it set them.
-struct ring_options {
-  unsigned entries = 256;    ///< submission queue size (at least 2, rounded up to a power of two)
-  /// io-wq worker cap per kind; 0: the CQ size, the most ops this ring keeps in flight.
-  /// Blocking ops (fsync, O_CREAT opens, unlinks) each hold a worker while they wait: with
-  /// a cap of the CPU count only two fsyncs were ever in flight here, and a journal
-  /// cannot batch what it never sees. Measured on a journaled ext4 image (bench/README.md,
-  /// "Durable publishing"), 128 durable publishes in flight: 290/s with a cap of 2, 2.1 k/s
-  /// with 8 (the kernel's own cap here), 6.4 k/s with the CQ size (1.56x a pool of 128
-  /// threads); creates at 64 in flight unchanged. Idle workers exit on their own.
-  unsigned max_workers = 0;
-  bool sqpoll = false;       ///< kernel thread polls the SQ (excludes DEFER_TASKRUN)
-  unsigned cq_entries = 0;   ///< completion queue size; 0: twice `entries`
-  /// IORING_SETUP_DEFER_TASKRUN when the kernel has it: measured 9-12 % faster NOPs at
-  /// queue depth 1 and 4-6 % less CPU per created file (bench/README.md).
-  bool defer_taskrun = true;
-  /// Keep io-wq workers on the CPU the constructing thread runs on. Blocking ops (O_CREAT
-  /// opens, unlinks, buffered writes) run on io-wq workers; pinned, they share the
-  /// submitter's CPU and cannot run in parallel with it. Off by default: measured, pinning
-  /// left one-at-a-time creation unchanged and made directory cleanup 1.5x slower
-  /// (bench/README.md).
-  bool pin_workers = false;
-  /// `O_TMPFILE` files `temporary_file::create` keeps opened ahead, per directory (0: none,
-  /// the default). An io_uring `O_TMPFILE` open always waits for an io-wq worker; with a
-  /// reserve, the ring opens files in batches in the background and a create takes one at
-  /// once: measured 2x faster one file at a time, but 0.8x at 8 files in flight
-  /// (bench/README.md). It holds up to this many descriptors for each of up to four
-  /// directories while the ring lives, and a file from it was created when its batch was
-  /// opened (a directory removed since still yields the files already opened there).
-  unsigned unnamed_file_reserve = 0;
-  /// Apply `max_workers` and `pin_workers` to the thread's io-wq. False leaves the thread's
-  /// settings as they are: for a short-lived ring beside the application's own, such as
-  /// the one a `temporary_directory` destructor removes its tree with.
-  bool configure_io_wq = true;
-};
-
-class io_ring;
-
 namespace detail {
 
-/// One io_uring request. It lives inside the awaiter (so inside the awaiting coroutine's
-/// frame): no allocation per operation. The op keeps its arguments and prepares its SQE
-/// straight into the submission queue when a slot is free, so it can wait in a backlog
-/// when the SQ is full or the CQ could overflow. If the awaiter is destroyed while the kernel still owns the
-/// request, the destructor cancels it and waits for its completion, so neither the op
-/// state nor the buffers it names are ever touched after they are gone.
-class ring_op {
- public:
-  ring_op(const ring_op&) = delete;
-  ring_op& operator=(const ring_op&) = delete;
-
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> waiting) noexcept;
-
- protected:
-  /// Fills a free SQE (user_data is the ring's). Called once, when the op is placed.
-  using prepare_fn = void (*)(ring_op& self, io_uring_sqe& sqe) noexcept;
-
-  ring_op(io_ring& ring, prepare_fn prepare) noexcept : ring_(&ring), prepare_(prepare) {}
-  ~ring_op();
-
-  /// The result is a new descriptor: closed if nobody is left to take it.
-  void set_result_is_fd() noexcept { result_is_fd_ = true; }
-  /// Undoes what a successful op did when nobody is left to see its result (removes the
-  /// name it created). Runs while the op, and what its awaiting frame holds, still exist.
-  using undo_fn = void (*)(ring_op& self) noexcept;
-  void set_undo(undo_fn undo) noexcept { undo_ = undo; }
-  /// The op closes `owner`'s descriptor: if it ran and nobody is left to see its result,
-  /// `owner` is told (released) so the descriptor is never closed twice.
-  void set_closes(unique_fd& owner) noexcept { closes_ = &owner; }
-  /// The CQE's result; marks the op consumed (called from the derived await_resume).
-  int take_result() noexcept {
-    stage_ = stage::consumed;
-    return result_;
-  }
-
- private:
-  friend class tempfile::io_ring;
-  friend class op_list;
-  friend class linked_ops;
-  friend class yield_op;
-  // completed: reaped, the waiting coroutine queued but not yet resumed (a linked pair
-  // queues its follower's).
-  enum class stage : unsigned char { prepared, backlogged, in_flight, completed, consumed };
-
-  void discard_result() noexcept;
-
-  io_ring* ring_;  // null once the ring is gone
-  prepare_fn prepare_;
-  std::coroutine_handle<> waiting_;
-  int result_ = -ECANCELED;  // until a CQE says otherwise: an op that never ran
-  stage stage_ = stage::prepared;
-  bool result_is_fd_ = false;
-  undo_fn undo_ = nullptr;
-  unique_fd* closes_ = nullptr;
-  ring_op* prev_ = nullptr;  // links in the ring's backlog
-  ring_op* next_ = nullptr;
-  // A linked pair (see linked_ops): the leader's SQE is placed right before its
-  // follower's; only the leader enters the backlog; both complete with the pair's CQE.
-  ring_op* follower_ = nullptr;
-  ring_op* leader_ = nullptr;
-};
-
-/// Intrusive list of ring_ops (the ring never allocates per op).
-class op_list {
- public:
-  bool empty() const noexcept { return head_ == nullptr; }
-  ring_op* front() const noexcept { return head_; }
-  void push_back(ring_op& op) noexcept {
-    op.prev_ = tail_;
-    op.next_ = nullptr;
-    (tail_ ? tail_->next_ : head_) = &op;
-    tail_ = &op;
-  }
-  void erase(ring_op& op) noexcept {
-    (op.prev_ ? op.prev_->next_ : head_) = op.next_;
-    (op.next_ ? op.next_->prev_ : tail_) = op.prev_;
-    op.prev_ = op.next_ = nullptr;
-  }
-  ring_op* pop_front() noexcept {
-    ring_op* op = head_;
-    if (op) erase(*op);
-    return op;
-  }
-  template <class F>
-  void for_each(F f) const {
-    for (ring_op* op = head_; op;) {
-      ring_op* next = op->next_;
-      f(*op);
-      op = next;
-    }
-  }
-
- private:
-  ring_op* head_ = nullptr;
-  ring_op* tail_ = nullptr;
-};
-
-/// Two ops submitted as one IOSQE_IO_LINK chain: the second runs only if the first
-/// completes fully (for a read or write, a short count fails the chain too). The first
-/// carries IOSQE_CQE_SKIP_SUCCESS, so the pair posts one CQE and wakes its coroutine once:
-/// the first's when it fails (the kernel then skips the second's), else the second's, and
-/// the first's result is `first_success`. Destroyed while the kernel owns the chain, it
-/// cancels it and waits for that CQE, like a ring_op.
-class [[nodiscard]] linked_ops {
- public:
-  linked_ops(ring_op& first, int first_success, ring_op& second) noexcept
-      : first_(first), second_(second) {
-    first_.follower_ = &second_;
-    first_.result_ = first_success;
-    second_.leader_ = &first_;
-  }
-  linked_ops(const linked_ops&) = delete;
-  linked_ops& operator=(const linked_ops&) = delete;
-  ~linked_ops();
-
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> waiting) noexcept;
-  /// Both raw CQE results (negative errno; the second's is -ECANCELED when it never ran).
-  std::pair<int, int> await_resume() noexcept {
-    return {first_.take_result(), second_.take_result()};
-  }
-
- private:
-  ring_op& first_;
-  ring_op& second_;
-};
-
 class spawned_promise;
-
-/// Something that uses a ring between operations: a file. The ring tells each user it still
-/// has when it is destroyed first, while it still works, so the user can finish with it
-/// (wait out its operations, write back what it buffers); the user is detached afterwards
-/// and `attached_ring()` is null.
-class ring_user {
- public:
-  ring_user(const ring_user&) = delete;
-  ring_user& operator=(const ring_user&) = delete;
-
- protected:
-  /// What the user does when the ring goes first, called from `~io_ring` before its
-  /// operations are cancelled (null: nothing). A function, not a virtual: files stay
-  /// free of vtables.
-  using ring_destroyed_fn = void (*)(ring_user& self) noexcept;
-
-  ring_user(io_ring* ring, ring_destroyed_fn on_ring_destroyed) noexcept
-      : on_ring_destroyed_(on_ring_destroyed) {
-    attach(ring);
-  }
-  ~ring_user() { detach(); }
-  io_ring* attached_ring() const noexcept { return ring_; }
-  /// Hands what is queued to the kernel now, without waiting, for work started in the
-  /// background (a write-behind): the loop would submit it only when its coroutines next
-  /// wait, and a writer that keeps filling its next buffer would never let it run meanwhile.
-  void submit_now() const;
-  /// Exchanges the rings the two users are attached to (for move operations).
-  void swap_rings(ring_user& other) noexcept;
-
- private:
-  friend class tempfile::io_ring;
-  void attach(io_ring* ring) noexcept;
-  void detach() noexcept;
-
-  io_ring* ring_ = nullptr;
-  ring_destroyed_fn on_ring_destroyed_;
-  ring_user* prev_ = nullptr;  // the ring's intrusive list of users
-  ring_user* next_ = nullptr;
-};
-
-/// The awaiter of `io_ring::yield`: an op that never reaches the kernel, queued as already
-/// completed. So, like any completed op, destroying its coroutine while it waits drops the
-/// queue entry, and a ring destroyed first cuts it loose.
-class yield_op : public ring_op {
- public:
-  explicit yield_op(io_ring& ring) noexcept : ring_op(ring, nullptr) {}
-  void await_suspend(std::coroutine_handle<> waiting) noexcept;
-  void await_resume() noexcept { (void)take_result(); }
-};
 
 /// For tests: rings constructed on this thread act as if the kernel lacked the feature
 /// `name` (as `io_ring`'s error names it); an empty name ends the simulation.
@@ -253,15 +36,6 @@ class ring_extension {
 };
 
 }  // namespace detail
-
-/// Counters of what the ring did: for tests and benchmarks (batching is observable here).
-struct ring_stats {
-  std::uint64_t enters = 0;     ///< io_uring_enter system calls
-  std::uint64_t submitted = 0;  ///< SQEs handed to the kernel
-  std::uint64_t largest_submit = 0;  ///< most SQEs handed to the kernel by one io_uring_enter
-  std::uint64_t completed = 0;  ///< CQEs reaped (a linked write + close posts one for two SQEs)
-  std::uint64_t backlogged = 0; ///< ops that waited for a free SQ/CQ slot
-};
 
 /// Owns one io_uring and runs the coroutines that use it. One per thread; not thread-safe.
 /// Everything issued while the runnable coroutines run reaches the kernel in one

@@ -1,0 +1,158 @@
+#pragma once
+/// \file
+/// `detail::ring_op`: one io_uring request awaited by a coroutine; linked pairs and yields.
+
+#include <liburing.h>
+
+#include <cerrno>
+#include <coroutine>
+#include <utility>
+
+#include <tempfile/unique_fd.hpp>
+
+namespace tempfile {
+
+class io_ring;
+
+namespace detail {
+
+/// One io_uring request. It lives inside the awaiter (so inside the awaiting coroutine's
+/// frame): no allocation per operation. The op keeps its arguments and prepares its SQE
+/// straight into the submission queue when a slot is free, so it can wait in a backlog
+/// when the SQ is full or the CQ could overflow. If the awaiter is destroyed while the
+/// kernel still owns the request, the destructor cancels it and waits for its completion,
+/// so neither the op state nor the buffers it names are ever touched after they are gone.
+class ring_op {
+ public:
+  ring_op(const ring_op&) = delete;
+  ring_op& operator=(const ring_op&) = delete;
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> waiting) noexcept;
+
+ protected:
+  /// Fills a free SQE (user_data is the ring's). Called once, when the op is placed.
+  using prepare_fn = void (*)(ring_op& self, io_uring_sqe& sqe) noexcept;
+
+  ring_op(io_ring& ring, prepare_fn prepare) noexcept : ring_(&ring), prepare_(prepare) {}
+  ~ring_op();
+
+  /// The result is a new descriptor: closed if nobody is left to take it.
+  void set_result_is_fd() noexcept { result_is_fd_ = true; }
+  /// Undoes what a successful op did when nobody is left to see its result (removes the
+  /// name it created). Runs while the op, and what its awaiting frame holds, still exist.
+  using undo_fn = void (*)(ring_op& self) noexcept;
+  void set_undo(undo_fn undo) noexcept { undo_ = undo; }
+  /// The op closes `owner`'s descriptor: if it ran and nobody is left to see its result,
+  /// `owner` is told (released) so the descriptor is never closed twice.
+  void set_closes(unique_fd& owner) noexcept { closes_ = &owner; }
+  /// The CQE's result; marks the op consumed (called from the derived await_resume).
+  int take_result() noexcept {
+    stage_ = stage::consumed;
+    return result_;
+  }
+
+ private:
+  friend class tempfile::io_ring;
+  friend class op_list;
+  friend class linked_ops;
+  friend class yield_op;
+  // completed: reaped, the waiting coroutine queued but not yet resumed (a linked pair
+  // queues its follower's).
+  enum class stage : unsigned char { prepared, backlogged, in_flight, completed, consumed };
+
+  void discard_result() noexcept;
+
+  io_ring* ring_;  // null once the ring is gone
+  prepare_fn prepare_;
+  std::coroutine_handle<> waiting_;
+  int result_ = -ECANCELED;  // until a CQE says otherwise: an op that never ran
+  stage stage_ = stage::prepared;
+  bool result_is_fd_ = false;
+  undo_fn undo_ = nullptr;
+  unique_fd* closes_ = nullptr;
+  ring_op* prev_ = nullptr;  // links in the ring's backlog
+  ring_op* next_ = nullptr;
+  // A linked pair (see linked_ops): the leader's SQE is placed right before its
+  // follower's; only the leader enters the backlog; both complete with the pair's CQE.
+  ring_op* follower_ = nullptr;
+  ring_op* leader_ = nullptr;
+};
+
+/// Intrusive list of ring_ops (the ring never allocates per op).
+class op_list {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  ring_op* front() const noexcept { return head_; }
+  void push_back(ring_op& op) noexcept {
+    op.prev_ = tail_;
+    op.next_ = nullptr;
+    (tail_ ? tail_->next_ : head_) = &op;
+    tail_ = &op;
+  }
+  void erase(ring_op& op) noexcept {
+    (op.prev_ ? op.prev_->next_ : head_) = op.next_;
+    (op.next_ ? op.next_->prev_ : tail_) = op.prev_;
+    op.prev_ = op.next_ = nullptr;
+  }
+  ring_op* pop_front() noexcept {
+    ring_op* op = head_;
+    if (op) erase(*op);
+    return op;
+  }
+  template <class F>
+  void for_each(F f) const {
+    for (ring_op* op = head_; op;) {
+      ring_op* next = op->next_;
+      f(*op);
+      op = next;
+    }
+  }
+
+ private:
+  ring_op* head_ = nullptr;
+  ring_op* tail_ = nullptr;
+};
+
+/// Two ops submitted as one IOSQE_IO_LINK chain: the second runs only if the first
+/// completes fully (for a read or write, a short count fails the chain too). The first
+/// carries IOSQE_CQE_SKIP_SUCCESS, so the pair posts one CQE and wakes its coroutine once:
+/// the first's when it fails (the kernel then skips the second's), else the second's, and
+/// the first's result is `first_success`. Destroyed while the kernel owns the chain, it
+/// cancels it and waits for that CQE, like a ring_op.
+class [[nodiscard]] linked_ops {
+ public:
+  linked_ops(ring_op& first, int first_success, ring_op& second) noexcept
+      : first_(first), second_(second) {
+    first_.follower_ = &second_;
+    first_.result_ = first_success;
+    second_.leader_ = &first_;
+  }
+  linked_ops(const linked_ops&) = delete;
+  linked_ops& operator=(const linked_ops&) = delete;
+  ~linked_ops();
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> waiting) noexcept;
+  /// Both raw CQE results (negative errno; the second's is -ECANCELED when it never ran).
+  std::pair<int, int> await_resume() noexcept {
+    return {first_.take_result(), second_.take_result()};
+  }
+
+ private:
+  ring_op& first_;
+  ring_op& second_;
+};
+
+/// The awaiter of `io_ring::yield`: an op that never reaches the kernel, queued as already
+/// completed. So, like any completed op, destroying its coroutine while it waits drops the
+/// queue entry, and a ring destroyed first cuts it loose.
+class yield_op : public ring_op {
+ public:
+  explicit yield_op(io_ring& ring) noexcept : ring_op(ring, nullptr) {}
+  void await_suspend(std::coroutine_handle<> waiting) noexcept;
+  void await_resume() noexcept { (void)take_result(); }
+};
+
+}  // namespace detail
+}  // namespace tempfile
