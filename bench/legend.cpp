@@ -8,8 +8,9 @@ namespace {
 
 constexpr std::string_view io_wq_hand_off =
     "every file waits for io-wq hand-offs (O_TMPFILE opens and small writes run on kernel "
-    "worker threads), dearer than a whole sync call; more in flight hides them "
-    "(bench/README.md, \"Idle CPUs\")";
+    "worker threads), dearer than a whole sync call; more in flight hides them only where "
+    "sync calls are dear (bench/README.md, \"Idle CPUs\" and \"The same rows where system "
+    "calls are 4x cheaper\")";
 
 constexpr std::array legends = {
     scenario_legend{"create",
