@@ -39,6 +39,7 @@ class spool_memory {
   /// Copies `data` to `offset`; room for `offset + data.size()` bytes must be reserved.
   void write(std::size_t offset, std::span<const std::byte> data) noexcept {
     const std::size_t within = offset % block_size;
+    // An empty write may sit at the end of the last block, where no block is indexed.
     if (data.empty() || offset > size_ || within + data.size() > block_size)
       return write_spanning(offset, data);
     // The usual append: no gap to zero, one block.
