@@ -500,7 +500,7 @@ TEST_CASE("a ring destroyed before its files writes back what they buffer and de
   }  // and is deleted at destruction
   { const auto gone = std::move(unnamed); }
   CHECK(dir.entries() == 0);
-  CHECK(test::open_fds() == fds_before + 1);  // `other`'s own descriptor
+  CHECK(test::open_fds() == fds_before + test::fds_per_ring);  // `other`'s own
 }
 
 TEST_CASE("a missing directory throws ENOENT with the path and leaks nothing", "[file][errors]") {
@@ -659,7 +659,7 @@ TEST_CASE("a full buffer's background write reaches the kernel before write retu
   sync_wait(ring, run());
 }
 
-TEMPLATE_TEST_CASE("a write runs when awaited, at the position and state of that moment",
+TEMPLATE_TEST_CASE("a write runs when awaited, at the position and state of that moment, once",
                    "[file][lazy]", temporary_file, named_temporary_file) {
   test::scratch_dir dir;
   io_ring ring;
@@ -683,9 +683,18 @@ TEMPLATE_TEST_CASE("a write runs when awaited, at the position and state of that
       together.push_back(file.write("de"));
       const std::vector<std::size_t> counts = co_await when_all(std::move(together));
       CHECK(counts == std::vector<std::size_t>{2});
+      task<std::size_t> twice = file.write("f");
+      const std::size_t first = co_await twice;
+      const std::size_t again = co_await twice;  // finished: runs nothing again
+      CHECK(first == 1);
+      CHECK(again == 1);
       file.seek(0);
-      const std::string contents = co_await file.read();
-      CHECK(contents == "abcde");
+      task<std::string> read = file.read();
+      const std::string contents = co_await read;
+      CHECK(contents == "abcdef");
+      const std::string contents_again = co_await read;  // a copy: the task keeps its own
+      CHECK(contents_again == "abcdef");
+      CHECK(file.tell() == 6);
       task<std::size_t> after_close = file.write("x");
       co_await file.close();
       const int error = co_await test::errno_when_awaited(std::move(after_close));

@@ -34,19 +34,33 @@ struct in_memory_path {
 template <class T>
 inline constexpr bool can_defer = std::is_arithmetic_v<T>;
 
-/// A call not made yet, for a task that has no coroutine until awaited.
+/// Whether a result can be copied for a second await. Containers claim to be copyable
+/// whatever their elements are (`std::vector<unique_fd>`), so their elements are asked too.
+template <class T>
+struct copyable_result : std::is_copy_constructible<T> {};
+template <class T>
+  requires requires { typename T::value_type; }
+struct copyable_result<T>
+    : std::bool_constant<std::is_copy_constructible_v<T> &&
+                         copyable_result<typename T::value_type>::value> {};
+
+/// A call not made yet, for a task that has no coroutine until awaited; once it finished
+/// in memory, its result.
 template <class T, bool = can_defer<T>>
 struct deferred_call {
-  const in_memory_path<T>* path = nullptr;  // none: the task is a coroutine
+  const in_memory_path<T>* path = nullptr;  // none: not pending
   void* object = nullptr;
   std::span<const std::byte> bytes;
+  std::optional<T> finished;  // the call finished in memory with this result
 
   bool pending() const noexcept { return path != nullptr; }
+  bool has_result() const noexcept { return finished.has_value(); }
   task<T> as_coroutine() const { return path->as_coroutine(object, bytes); }
 };
 template <class T>
 struct deferred_call<T, false> {  // tasks of other types are always coroutines
   static constexpr bool pending() noexcept { return false; }
+  static constexpr bool has_result() noexcept { return false; }
 };
 
 /// Coroutine frames come from per-thread free lists by size class: a batch of short tasks
@@ -124,10 +138,17 @@ class task_promise : public task_promise_base {
     value_.emplace(std::forward<U>(value));
   }
 
+  /// The result, moved out (a task awaited as a temporary is not awaited again).
   T take() {
     rethrow_if_failed();
     assert(value_.has_value());
     return std::move(*value_);
+  }
+  /// The result, copied: a task awaited by name keeps it for the next await.
+  T copy() const {
+    rethrow_if_failed();
+    assert(value_.has_value());
+    return *value_;
   }
 
  private:
@@ -140,64 +161,29 @@ class task_promise<void> : public task_promise_base {
   task<void> get_return_object() noexcept;
   void return_void() const noexcept {}
   void take() const { rethrow_if_failed(); }
+  void copy() const { rethrow_if_failed(); }
 };
 
-/// What `co_await task` awaits: the task's coroutine, resumed by symmetric transfer.
-template <class T>
-class coroutine_awaiter {
- public:
-  explicit coroutine_awaiter(std::coroutine_handle<task_promise<T>> handle) noexcept
-      : handle_(handle) {}
-  bool await_ready() const noexcept { return handle_.done(); }  // finished after an early start
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> waiting) const noexcept {
-    assert(handle_);
-    handle_.promise().set_continuation(waiting);
-    if (handle_.promise().mark_started()) return std::noop_coroutine();  // running: it resumes us
-    return handle_;
-  }
-  T await_resume() const { return handle_.promise().take(); }
-
- protected:
-  std::coroutine_handle<task_promise<T>> handle_;
-};
-
-/// What `co_await` awaits for a task that may hold a deferred call: the call runs in
-/// `await_ready`; only if it cannot finish in memory does it become a coroutine, which this
-/// awaiter owns until the awaiting coroutine has its result.
-template <class T>
-class deferrable_awaiter : public coroutine_awaiter<T> {
- public:
-  using coroutine_awaiter<T>::coroutine_awaiter;
-  explicit deferrable_awaiter(const deferred_call<T>& call) noexcept
-      : coroutine_awaiter<T>({}), call_(&call) {}
-  deferrable_awaiter(const deferrable_awaiter&) = delete;
-  deferrable_awaiter& operator=(const deferrable_awaiter&) = delete;
-  ~deferrable_awaiter() {
-    if (owns_handle_) this->handle_.destroy();
-  }
-
-  bool await_ready() {
-    if (!call_) return coroutine_awaiter<T>::await_ready();
-    call_->path->finish_now(call_->object, call_->bytes, result_);
-    return result_ || start_coroutine();
-  }
-  T await_resume() const {
-    if (result_) return *result_;
-    return coroutine_awaiter<T>::await_resume();
-  }
-
- private:
-  bool start_coroutine();
-
-  const deferred_call<T>* call_ = nullptr;  // the awaited task's: it outlives the co_await
-  std::optional<T> result_;
-  bool owns_handle_ = false;
-};
-
+/// What `co_await task` awaits. A coroutine is resumed by symmetric transfer; a deferred
+/// call runs in `await_ready` and becomes the task's coroutine only if it cannot finish in
+/// memory. Either way the task keeps the outcome, so awaiting it again runs nothing again.
 /// Outside `task` so that a misspelt or missing member of a task not awaited
 /// (`create(ring).write(...)`) is not "corrected" to this name by g++.
 template <class T>
-using task_awaiter = std::conditional_t<can_defer<T>, deferrable_awaiter<T>, coroutine_awaiter<T>>;
+class task_awaiter {
+ public:
+  /// `by_name`: the task is an lvalue, whose value a later await must find again.
+  task_awaiter(const task<T>& awaited, bool by_name) noexcept
+      : task_(awaited), by_name_(by_name) {}
+
+  bool await_ready();
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> waiting) const noexcept;
+  T await_resume() const;
+
+ private:
+  const task<T>& task_;  // outlives the co_await expression
+  bool by_name_;
+};
 
 }  // namespace detail
 
@@ -230,44 +216,64 @@ class [[nodiscard]] task {
   task& operator=(const task&) = delete;
   ~task() { reset(); }
 
-  /// True if this task has work to do (a default-constructed or moved-from task has none).
-  explicit operator bool() const noexcept { return handle_ || call_.pending(); }
+  /// True if this task has work or a result (a default-constructed or moved-from task has
+  /// none).
+  explicit operator bool() const noexcept {
+    return handle_ || call_.pending() || call_.has_result();
+  }
 
   /// Starts the task (or joins it if already started) and resumes the awaiting coroutine
-  /// with its result, rethrowing its exception.
-  detail::task_awaiter<T> operator co_await() const& noexcept { return make_awaiter(); }
-  /// The same for a task awaited as a temporary: `co_await make_task()`.
-  detail::task_awaiter<T> operator co_await() const&& noexcept { return make_awaiter(); }
+  /// with its result, rethrowing its exception. A finished task awaited again runs nothing
+  /// and gives the same result (a copy: the task keeps its own).
+  detail::task_awaiter<T> operator co_await() const& noexcept { return {*this, true}; }
+  /// The same for a task awaited as a temporary, `co_await make_task()`: its result is
+  /// moved out.
+  detail::task_awaiter<T> operator co_await() const&& noexcept { return {*this, false}; }
 
  private:
   using handle_type = std::coroutine_handle<promise_type>;
   friend promise_type;
   friend struct detail::task_access;
+  friend class detail::task_awaiter<T>;
 
   explicit task(handle_type h) noexcept : handle_(h) {}
   explicit task(const detail::deferred_call<T>& call) noexcept : call_(call) {}
 
-  detail::task_awaiter<T> make_awaiter() const noexcept {
+  /// Runs a pending deferred call in memory if it can; otherwise makes it this task's
+  /// coroutine. Whether awaited or not, the task holds no pending call afterwards.
+  void settle_deferred_call() const {
     if constexpr (detail::can_defer<T>) {
-      if (call_.pending()) return detail::task_awaiter<T>{call_};
+      if (!call_.pending()) return;
+      call_.path->finish_now(call_.object, call_.bytes, call_.finished);
+      if (!call_.finished) {
+        task made = call_.as_coroutine();
+        handle_ = std::exchange(made.handle_, {});
+      }
+      call_.path = nullptr;
     }
-    return detail::task_awaiter<T>{handle_};
   }
 
-  /// The coroutine, made now if this task holds a deferred call.
+  /// The coroutine, made now if this task holds a deferred call (one that finished in
+  /// memory becomes a coroutine returning its result).
   handle_type coroutine() {
     if constexpr (detail::can_defer<T>) {
       if (call_.pending()) *this = std::exchange(call_, {}).as_coroutine();
+      if (call_.finished) *this = finished_with(*std::exchange(call_, {}).finished);
     }
     return handle_;
+  }
+  template <class Value>
+  static task finished_with(Value value) {
+    co_return value;
   }
 
   void reset() noexcept {
     if (handle_) std::exchange(handle_, {}).destroy();
   }
 
-  handle_type handle_;
-  [[no_unique_address]] detail::deferred_call<T> call_;
+  // Mutable: awaiting a const task settles its deferred call into a coroutine or a result.
+  mutable handle_type handle_;
+  [[no_unique_address]] mutable detail::deferred_call<T> call_;
 };
 
 namespace detail {
@@ -288,7 +294,7 @@ struct task_access {
   template <class T>
   static task<T> defer(const in_memory_path<T>& path, void* object,
                        std::span<const std::byte> bytes) noexcept {
-    return task<T>{deferred_call<T>{&path, object, bytes}};
+    return task<T>{deferred_call<T>{&path, object, bytes, std::nullopt}};
   }
   /// Takes `t`'s coroutine; the caller destroys it.
   template <class T>
@@ -330,10 +336,31 @@ struct task_access {
 };
 
 template <class T>
-bool deferrable_awaiter<T>::start_coroutine() {
-  this->handle_ = task_access::release(call_->as_coroutine());
-  owns_handle_ = true;
-  return false;
+bool task_awaiter<T>::await_ready() {
+  task_.settle_deferred_call();
+  if (task_.call_.has_result()) return true;
+  assert(task_.handle_);
+  return task_.handle_.done();  // finished after an early start, or awaited before
+}
+
+template <class T>
+std::coroutine_handle<> task_awaiter<T>::await_suspend(
+    std::coroutine_handle<> waiting) const noexcept {
+  auto& promise = task_.handle_.promise();
+  promise.set_continuation(waiting);
+  if (promise.mark_started()) return std::noop_coroutine();  // running: it resumes us
+  return task_.handle_;
+}
+
+template <class T>
+T task_awaiter<T>::await_resume() const {
+  if constexpr (can_defer<T>) {
+    if (task_.call_.finished) return *task_.call_.finished;
+  }
+  if constexpr (std::is_void_v<T> || copyable_result<T>::value) {
+    if (by_name_) return task_.handle_.promise().copy();
+  }
+  return task_.handle_.promise().take();
 }
 
 }  // namespace detail
