@@ -1,5 +1,6 @@
 #include <tempfile/io_ring.hpp>
 
+#include <poll.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -10,7 +11,10 @@
 #include <string_view>
 #include <system_error>
 
+#include <tempfile/op_scope.hpp>
+
 #include "op_names.hpp"
+#include "ring_inbox.hpp"
 
 namespace tempfile {
 namespace {
@@ -55,6 +59,9 @@ constexpr required_feature required_features[] = {
 };
 
 thread_local std::string_view simulated_missing_feature;
+
+// The user_data of the poll that wakes a blocked ring when a task is posted.
+constexpr char wake_tag = 0;
 
 [[noreturn]] void throw_unavailable(int err, const std::string& what) {
   throw std::system_error(err, std::generic_category(), "io_uring unavailable: " + what);
@@ -141,11 +148,12 @@ io_ring::io_ring(ring_options options) : options_(options) {
                                       feature.needed_for + " (Linux >= 5.19 is needed)");
 
     if (options.configure_io_wq) configure_io_wq();
+    inbox_ = std::make_unique<detail::ring_inbox>();
   } catch (...) {
     io_uring_queue_exit(&ring_);
     throw;
   }
-  max_in_flight_ = ring_.cq.ring_entries;
+  max_in_flight_ = ring_.cq.ring_entries - 1;  // a CQ slot stays free for the wake poll
   ready_.reserve(max_in_flight_);
   resuming_.reserve(max_in_flight_);
 }
@@ -170,6 +178,11 @@ void io_ring::configure_io_wq() {
 }
 
 io_ring::~io_ring() {
+  {
+    const std::lock_guard lock(extensions_mutex_);
+    for (auto& [key, extension] : extensions_) extension->ring_closing();
+  }
+  (void)inbox_->take();  // posted, never started: destroyed unrun
   // Destroying a suspended detached task destroys its awaiters, which cancel their ops.
   while (spawned_)
     std::coroutine_handle<detail::spawned_promise>::from_promise(*spawned_).destroy();
@@ -188,17 +201,31 @@ void io_ring::spawn(task<void> t) {
   signal_poll_fd();
 }
 
+void io_ring::post(task<void> t) { inbox_->post(std::move(t)); }
+
+void io_ring::start_posted() {
+  if (!inbox_->has_posts()) return;
+  for (task<void>& t : inbox_->take()) spawn(std::move(t));
+}
+
 void io_ring::run() {
-  loop_until([this] { return spawned_ == nullptr; });
+  loop_until("io_ring::run", [this] { return spawned_ == nullptr; });
   if (spawned_error_) std::rethrow_exception(std::exchange(spawned_error_, nullptr));
 }
 
 void io_ring::drive(std::coroutine_handle<> until_done, bool resume_first) {
   // Refused before anything is queued: the caller's task dies with the exception, and a
   // queued handle would outlive its frame.
+  refuse_other_threads("sync_wait");
   refuse_if_driven();
   if (resume_first) ready_.push_back({until_done, nullptr});
-  loop_until([until_done] { return until_done.done(); });
+  loop_until("sync_wait", [until_done] { return until_done.done(); });
+}
+
+void io_ring::refuse_other_threads(const char* call) const {
+  if (std::this_thread::get_id() != owner_)
+    throw std::logic_error(std::string("tempfile::io_ring: ") + call +
+                           " called from a thread other than the ring's own");
 }
 
 void io_ring::refuse_if_driven() const {
@@ -207,9 +234,10 @@ void io_ring::refuse_if_driven() const {
 }
 
 template <class Done>
-void io_ring::loop_until(Done done) {
-  const driving_scope driving(*this);
+void io_ring::loop_until(const char* call, Done done) {
+  const driving_scope driving(*this, call);
   for (;;) {
+    start_posted();
     run_ready();
     if (done()) return;
     wait_for_progress();
@@ -219,23 +247,47 @@ void io_ring::loop_until(Done done) {
 void io_ring::run_ready() {
   // One batch: coroutines that yield land in ready_ again and run after the next enter,
   // so a yielding loop cannot starve completions.
+  // Each coroutine runs in the scope of the op it waited for: what it issues joins that
+  // scope. Coroutines of a cancelled scope are held, never resumed.
   resuming_.swap(ready_);
   for (std::size_t i = 0; i < resuming_.size(); ++i) {
-    const ready_entry entry = resuming_[i];
-    if (entry.op)
+    // Taken out: an entry left behind would name an op whose frame may be gone by the
+    // time a later entry's coroutine looks through the queue (op_scope::end).
+    const ready_entry entry = std::exchange(resuming_[i], {});
+    if (entry.op) {
+      detail::op_scope* scope = entry.op->scope_;
+      if (scope && scope->cancelled()) {
+        scope->hold(*entry.op);
+        continue;
+      }
+      current_scope_ = scope;
       entry.op->waiting_.resume();
-    else if (entry.coroutine)
+    } else if (entry.coroutine) {
+      current_scope_ = nullptr;
       entry.coroutine.resume();
+    }
   }
+  current_scope_ = nullptr;
   resuming_.clear();
 }
 
 void io_ring::wait_for_progress() {
   fill_from_backlog();
-  if (ready_.empty() && in_flight_ == 0 && backlog_.empty())
+  const bool runnable = !ready_.empty() || inbox_->has_posts();
+  if (!runnable && in_flight_ == 0 && backlog_.empty())
     throw std::logic_error("tempfile::io_ring: coroutines are suspended with nothing in flight");
-  enter(ready_.empty() ? 1 : 0);
+  if (!runnable) arm_wake();
+  enter(runnable ? 0 : 1);
   reap();
+}
+
+void io_ring::arm_wake() {
+  if (wake_armed_) return;
+  io_uring_sqe* sqe = internal_sqe();
+  io_uring_prep_poll_add(sqe, inbox_->wake_fd(), POLLIN);
+  io_uring_sqe_set_data(sqe, const_cast<char*>(&wake_tag));
+  wake_armed_ = true;
+  ++internal_sqes_;
 }
 
 void io_ring::fill_from_backlog() {
@@ -258,8 +310,22 @@ bool io_ring::try_place_linked(detail::ring_op& leader) noexcept {
   place(leader, *first);
   first->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
   place(*leader.follower_, *io_uring_get_sqe(&ring_));
-  ++in_flight_;
+  count_in_flight(leader);
   return true;
+}
+
+void io_ring::count_in_flight(detail::ring_op& placed) noexcept {
+  ++in_flight_;
+  if (placed.scope_) placed.scope_->in_flight_.push_back(placed);
+}
+
+void io_ring::count_reaped(detail::ring_op& placed) noexcept {
+  --in_flight_;
+  if (detail::op_scope* scope = placed.scope_) {
+    scope->in_flight_.erase(placed);
+    if (scope->cancelled_ && scope->in_flight_.empty() && scope->on_drained_)
+      ready_.push_back({std::exchange(scope->on_drained_, {}), nullptr});
+  }
 }
 
 void io_ring::complete_linked(detail::ring_op& op) noexcept {
@@ -288,8 +354,11 @@ void io_ring::enter(unsigned wait_for) {
     const int rc = wait_for ? io_uring_submit_and_wait(&ring_, wait_for)
                             : io_uring_submit_and_get_events(&ring_);
     if (rc >= 0) {
-      stats_.submitted += static_cast<unsigned>(rc);
-      stats_.largest_submit = std::max<std::uint64_t>(stats_.largest_submit, rc);
+      // The wake poll is the ring's own business: the stats count what callers issued.
+      const unsigned own = std::min(static_cast<unsigned>(rc), std::exchange(internal_sqes_, 0u));
+      const unsigned theirs = static_cast<unsigned>(rc) - own;
+      stats_.submitted += theirs;
+      stats_.largest_submit = std::max<std::uint64_t>(stats_.largest_submit, theirs);
       return;
     }
     if (rc == -EINTR) continue;
@@ -308,9 +377,15 @@ void io_ring::reap() {
   io_uring_cqe* cqe;
   io_uring_for_each_cqe(&ring_, head, cqe) {
     ++seen;
-    auto* op = static_cast<detail::ring_op*>(io_uring_cqe_get_data(cqe));
+    void* data = io_uring_cqe_get_data(cqe);
+    if (data == &wake_tag) {  // something was posted: start_posted takes it
+      wake_armed_ = false;
+      inbox_->consume_wake();
+      continue;
+    }
+    auto* op = static_cast<detail::ring_op*>(data);
     if (!op) continue;  // the library's own cancellations
-    --in_flight_;
+    count_reaped(op->leader_ ? *op->leader_ : *op);
     op->result_ = cqe->res;
     if (detaching_) {  // the ring is going away: the awaiter must never call back
       for (detail::ring_op* cut : {op, op->leader_, op->follower_}) {
@@ -355,6 +430,9 @@ void io_ring::abandon(detail::ring_op& op) noexcept {
         for (ready_entry& entry : *queue)
           if (entry.op == &resumer) entry = {};
       break;
+    case stage::held:  // its scope was cancelled: nobody will resume it
+      op.scope_->held_.erase(op);
+      break;
     case stage::in_flight: {
       // The kernel may still write into the op's buffers: cancel, then wait it out. For a
       // pair, cancelling the leader fails the chain; a follower already running is near
@@ -392,11 +470,11 @@ void io_ring::cancel_all_and_drain() noexcept {
         if (entry.op->leader_) entry.op->leader_->ring_ = nullptr;  // completed with it
       }
   detaching_ = true;
-  if (in_flight_ == 0) return;
+  if (in_flight_ == 0 && !wake_armed_) return;
   io_uring_sqe* cancel = internal_sqe();
   io_uring_prep_cancel64(cancel, 0, IORING_ASYNC_CANCEL_ANY);
   io_uring_sqe_set_data(cancel, nullptr);
-  while (in_flight_ != 0) {
+  while (in_flight_ != 0 || wake_armed_) {
     enter(1);
     reap();
   }

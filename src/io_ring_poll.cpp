@@ -8,9 +8,12 @@
 #include <cstdint>
 #include <system_error>
 
+#include "ring_inbox.hpp"
+
 namespace tempfile {
 
 int io_ring::poll_fd() {
+  refuse_other_threads("io_ring::poll_fd");
   if (!poll_signal_) {
     unique_fd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!fd) throw std::system_error(errno, std::generic_category(), "eventfd");
@@ -19,8 +22,10 @@ int io_ring::poll_fd() {
     if (int rc = io_uring_register_eventfd(&ring_, fd.get()); rc < 0)
       throw std::system_error(-rc, std::generic_category(), "io_uring_register_eventfd");
     poll_signal_ = std::move(fd);
+    inbox_->signal_also(poll_signal_.get());
     // Work queued before the descriptor existed.
-    if (!ready_.empty() || in_flight_ != 0 || !backlog_.empty()) signal_poll_fd();
+    if (!ready_.empty() || in_flight_ != 0 || !backlog_.empty() || inbox_->has_posts())
+      signal_poll_fd();
   }
   return poll_signal_.get();
 }
@@ -33,7 +38,7 @@ void io_ring::signal_poll_fd() noexcept {
 }
 
 std::size_t io_ring::poll() {
-  const driving_scope driving(*this);
+  const driving_scope driving(*this, "io_ring::poll");
 
   if (poll_signal_) {  // consumed first: anything arriving from here on signals again
     std::uint64_t count;
@@ -46,12 +51,13 @@ std::size_t io_ring::poll() {
     reap();
   };
   submit_and_reap();
+  start_posted();
   std::size_t resumed = 0;
   for (const ready_entry& entry : ready_) resumed += entry.op || entry.coroutine ? 1 : 0;
   run_ready();
   submit_and_reap();  // what the resumed coroutines issued reaches the kernel now
   // Yielded coroutines and completions reaped just now run at the next poll: say so.
-  if (!ready_.empty()) signal_poll_fd();
+  if (!ready_.empty() || inbox_->has_posts()) signal_poll_fd();
   if (spawned_error_) std::rethrow_exception(std::exchange(spawned_error_, nullptr));
   return resumed;
 }

@@ -22,10 +22,11 @@
 #include <variant>
 #include <vector>
 
+#include "asio_support.hpp"
 #include "support.hpp"
 
 using namespace tempfile;
-namespace net = boost::asio;
+using namespace test::asio;
 using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
@@ -54,24 +55,9 @@ class attached_context {
   std::optional<asio::ring_attachment> attachment_;
 };
 
-task<std::string> write_and_read_back(io_ring& ring, std::string dir, std::string text) {
-  auto file = co_await temporary_file::create(ring, options().dir(dir));
-  co_await file.write(text);
-  file.seek(0);
-  co_return co_await file.read();
-}
-
-task<int> forty_two() { co_return 42; }
-
 task<void> fail_with(int error) {
   throw std::system_error(error, std::generic_category(), "from the task");
   co_return;
-}
-
-// A read of a pipe nobody writes: in flight until cancelled.
-task<std::size_t> read_pipe(io_ring& ring, int fd) {
-  std::vector<std::byte> buffer(16);
-  co_return co_await ops::read(ring, fd, buffer, 0);
 }
 
 // Writes a named file, then waits on the pipe before it would publish.
@@ -88,22 +74,6 @@ task<void> yield_forever(io_ring& ring, int& yields) {
     co_await ring.yield();
     ++yields;
   }
-}
-
-/// The errno of the std::system_error `operation` throws; 0 if it succeeds.
-template <class T>
-net::awaitable<int> errno_of(net::awaitable<T> operation) {
-  try {
-    (void)co_await std::move(operation);
-  } catch (const std::system_error& e) {
-    co_return e.code().value();
-  }
-  co_return 0;
-}
-
-net::awaitable<void> after(std::chrono::milliseconds delay) {
-  net::steady_timer timer(co_await net::this_coro::executor, delay);
-  co_await timer.async_wait(net::use_awaitable);
 }
 
 }  // namespace
@@ -248,4 +218,59 @@ TEST_CASE("async_run needs an attached ring; a ring is attached once", "[asio]")
   CHECK_THROWS_AS(asio::async_run(ring, forty_two(), net::detached), std::logic_error);
   asio::ring_attachment attachment(context, ring);
   CHECK_THROWS_AS(asio::ring_attachment(context, ring), std::logic_error);
+}
+
+TEST_CASE("a timeout cancelling a large write never stalls the context's other handlers",
+          "[asio][cancel][large]") {
+  // One 768 MiB write in flight when a 20 ms timeout wins: the kernel finishes the write
+  // (it cannot be stopped half-way), and the context keeps running a 1 ms heartbeat
+  // meanwhile. A cancellation that waited for the kernel on the context's thread stalled
+  // the heartbeat for the whole write (seconds). The test keeps a second descriptor of the
+  // file until the end: the last close of 768 MiB frees its pages inline (~0.2 ms a MiB
+  // on tmpfs here), a cost of dropping any such file, cancelled or not.
+  test::scratch_dir dir("/dev/shm");
+  constexpr std::size_t size = std::size_t{768} << 20;
+  const std::string payload(size, 'w');
+  const int fds_before = test::open_fds();
+  std::optional<unique_fd> keeps_pages;
+  auto write_all = [&](io_ring& ring) -> task<void> {
+    auto file = co_await temporary_file::create(ring, options().dir(dir.path()).buffering(0));
+    keeps_pages.emplace(::fcntl(file.fileno(), F_DUPFD_CLOEXEC, 0));
+    co_await file.write(payload);
+  };
+  std::size_t winner = 99;
+  std::chrono::steady_clock::duration worst_gap{};
+  int after_cancel = 0;
+  bool racing = true;
+  std::optional<attached_context> io(std::in_place);
+  io->run([&]() -> net::awaitable<void> {
+    net::co_spawn(
+        co_await net::this_coro::executor,
+        [&]() -> net::awaitable<void> {
+          net::steady_timer beat(co_await net::this_coro::executor);
+          auto last = std::chrono::steady_clock::now();
+          while (racing) {
+            beat.expires_after(std::chrono::milliseconds(1));
+            co_await beat.async_wait(net::use_awaitable);
+            const auto now = std::chrono::steady_clock::now();
+            worst_gap = std::max(worst_gap, now - last);
+            last = now;
+          }
+        },
+        net::detached);
+    auto result = co_await (asio::async_run(io->ring(), write_all(io->ring()), net::use_awaitable) ||
+                            after(std::chrono::milliseconds(20)));
+    winner = result.index();
+    after_cancel = co_await asio::async_run(io->ring(), forty_two(), net::use_awaitable);
+    racing = false;
+  }());
+  io.reset();
+  keeps_pages.reset();
+  CHECK(winner == 1);
+  CHECK(after_cancel == 42);
+  CHECK(dir.entries() == 0);
+  CHECK(test::open_fds() == fds_before);
+  const auto worst_ms = std::chrono::duration_cast<std::chrono::milliseconds>(worst_gap).count();
+  INFO("worst heartbeat gap " << worst_ms << " ms");
+  CHECK(worst_ms < 200);
 }

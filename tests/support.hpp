@@ -100,6 +100,10 @@ struct pipe_pair {
   pipe_pair& operator=(const pipe_pair&) = delete;
 };
 
+/// Descriptors an io_ring holds while it lives: the io_uring, and the eventfd through
+/// which other threads wake it (io_ring::post).
+inline constexpr int fds_per_ring = 2;
+
 /// Number of descriptors this process has open.
 inline int open_fds() {
   int count = 0;

@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -23,6 +25,8 @@ namespace tempfile {
 namespace detail {
 
 class spawned_promise;
+class ring_inbox;
+class op_scope;
 
 /// For tests: rings constructed on this thread act as if the kernel lacked the feature
 /// `name` (as `io_ring`'s error names it); an empty name ends the simulation.
@@ -33,11 +37,14 @@ void simulate_missing_ring_feature(std::string_view name) noexcept;
 class ring_extension {
  public:
   virtual ~ring_extension() = default;
+  /// Called first thing in `~io_ring`, before any of its tasks is destroyed.
+  virtual void ring_closing() noexcept {}
 };
 
 }  // namespace detail
 
-/// Owns one io_uring and runs the coroutines that use it. One per thread; not thread-safe.
+/// Owns one io_uring and runs the coroutines that use it. One per thread: the ring belongs
+/// to the thread that constructs it, and only `post` may be called from any other.
 /// Everything issued while the runnable coroutines run reaches the kernel in one
 /// `io_uring_enter`. The destructor returns only when no kernel op can touch user memory.
 class io_ring {
@@ -51,6 +58,12 @@ class io_ring {
 
   /// Starts a detached task on this ring at the next turn of the loop.
   void spawn(task<void> t);
+  /// `spawn` from any thread: the ring's thread starts `t` at its next turn, woken whether
+  /// it waits in `run`/`sync_wait` or in an outside loop on `poll_fd`. The ring must outlive
+  /// the call; a task posted but not started when the ring is destroyed is destroyed.
+  void post(task<void> t);
+  /// The thread the ring belongs to.
+  std::thread::id owner() const noexcept { return owner_; }
   /// Drives the loop until every spawned task has finished; rethrows the first exception
   /// a spawned task threw (the others still ran to completion).
   void run();
@@ -61,12 +74,13 @@ class io_ring {
   /// One turn of the loop that never sleeps, for an outside event loop: submits what is
   /// queued, reaps what completed and resumes what became runnable. Returns how many
   /// coroutines it resumed; rethrows the first exception a spawned task threw, as `run`.
-  /// Must not be called from a coroutine running on this ring.
+  /// Must not be called from a coroutine running on this ring. Called from another thread
+  /// than the ring's, it throws `std::logic_error` and touches nothing.
   std::size_t poll();
   /// A descriptor (an eventfd, owned by the ring) that is readable whenever `poll` has
   /// work: a completion to reap (also under DEFER_TASKRUN, where the ring's own fd is not),
   /// a spawned or yielding coroutine to resume, or an op waiting for a free slot. `poll`
-  /// consumes the readiness.
+  /// consumes the readiness. The ring's thread only (`std::logic_error` otherwise).
   int poll_fd();
 
   /// Counters of submissions and completions since construction.
@@ -91,10 +105,11 @@ class io_ring {
   void drive(std::coroutine_handle<> until_done, bool resume_first);
 
   /// This ring's `Extension` (derived from `detail::ring_extension`, constructible from
-  /// `io_ring&`), made on first use.
+  /// `io_ring&`), made on first use. Any thread may look one up.
   template <class Extension>
   Extension& extension() {
     static constexpr char key = 0;  // one address per Extension type
+    const std::lock_guard lock(extensions_mutex_);
     for (auto& [owner, state] : extensions_)
       if (owner == &key) return static_cast<Extension&>(*state);
     extensions_.emplace_back(&key, std::make_unique<Extension>(*this));
@@ -107,6 +122,7 @@ class io_ring {
   friend class detail::spawned_promise;
   friend class detail::ring_user;
   friend class detail::yield_op;
+  friend class detail::op_scope;
 
   /// What the loop resumes next: a coroutine (yield, spawn), or the waiter of a completed op.
   struct ready_entry {
@@ -116,12 +132,15 @@ class io_ring {
 
   void configure_io_wq();
   void refuse_if_driven() const;
+  /// Throws std::logic_error naming `call` unless on the ring's thread.
+  void refuse_other_threads(const char* call) const;
   /// Submits the queued SQEs without waiting or reaping (see ring_user::submit_now).
   void submit_queued();
   /// Marks the ring driven (run, sync_wait, poll) for a scope; refuses a nested drive.
   class driving_scope {
    public:
-    explicit driving_scope(io_ring& ring) : ring_(ring) {
+    driving_scope(io_ring& ring, const char* call) : ring_(ring) {
+      ring_.refuse_other_threads(call);
       ring_.refuse_if_driven();
       ring_.driving_ = true;
     }
@@ -133,10 +152,16 @@ class io_ring {
     io_ring& ring_;
   };
   template <class Done>
-  void loop_until(Done done);
+  void loop_until(const char* call, Done done);
   void run_ready();
+  /// Spawns what other threads posted.
+  void start_posted();
   void wait_for_progress();
+  /// Keeps a poll of the inbox's wake descriptor in flight while the loop blocks.
+  void arm_wake();
   void enqueue(detail::ring_op& op) noexcept {
+    op.scope_ = current_scope_;
+    if (op.follower_) op.follower_->scope_ = current_scope_;
     if (backlog_.empty() && try_place(op)) return;
     op.stage_ = detail::ring_op::stage::backlogged;
     if (op.follower_) op.follower_->stage_ = detail::ring_op::stage::backlogged;
@@ -150,9 +175,12 @@ class io_ring {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (!sqe) return false;
     place(op, *sqe);
-    ++in_flight_;
+    count_in_flight(op);
     return true;
   }
+  void count_in_flight(detail::ring_op& placed) noexcept;
+  /// Leaves the op its ring and scope count as in flight (for a pair, its leader).
+  void count_reaped(detail::ring_op& placed) noexcept;
   static void place(detail::ring_op& op, io_uring_sqe& sqe) noexcept {
     op.prepare_(op, sqe);
     io_uring_sqe_set_data(&sqe, &op);
@@ -172,7 +200,7 @@ class io_ring {
   ring_options options_;
   std::bitset<128> supported_;
   unsigned max_in_flight_ = 0;  // CQ size
-  unsigned in_flight_ = 0;      // ops the kernel owns
+  unsigned in_flight_ = 0;      // ops the kernel owns (the wake poll aside)
   bool detaching_ = false;      // the ring is going away: reaped ops are cut loose
   detail::op_list backlog_;     // waiting for a free SQE or CQ slot, FIFO
   std::vector<ready_entry> ready_;
@@ -182,8 +210,14 @@ class io_ring {
   std::exception_ptr spawned_error_;
   bool driving_ = false;
   ring_stats stats_;
+  std::mutex extensions_mutex_;
   std::vector<std::pair<const void*, std::unique_ptr<detail::ring_extension>>> extensions_;
   unique_fd poll_signal_;  // poll_fd: an eventfd registered with the ring
+  std::thread::id owner_ = std::this_thread::get_id();
+  std::unique_ptr<detail::ring_inbox> inbox_;  // tasks posted from other threads
+  bool wake_armed_ = false;                    // a poll of the inbox's wake fd is in flight
+  unsigned internal_sqes_ = 0;  // queued SQEs that are the ring's own (not counted in stats)
+  detail::op_scope* current_scope_ = nullptr;  // of the coroutine running now
 };
 
 inline void detail::ring_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
@@ -193,6 +227,7 @@ inline void detail::ring_op::await_suspend(std::coroutine_handle<> waiting) noex
 
 inline void detail::yield_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
   waiting_ = waiting;
+  scope_ = ring_->current_scope_;
   stage_ = stage::completed;
   ring_->ready_.push_back({{}, this});
 }

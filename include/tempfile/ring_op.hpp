@@ -16,6 +16,8 @@ class io_ring;
 
 namespace detail {
 
+class op_scope;
+
 /// One io_uring request. It lives inside the awaiter (so inside the awaiting coroutine's
 /// frame): no allocation per operation. The op keeps its arguments and prepares its SQE
 /// straight into the submission queue when a slot is free, so it can wait in a backlog
@@ -57,9 +59,11 @@ class ring_op {
   friend class op_list;
   friend class linked_ops;
   friend class yield_op;
+  friend class op_scope;
   // completed: reaped, the waiting coroutine queued but not yet resumed (a linked pair
-  // queues its follower's).
-  enum class stage : unsigned char { prepared, backlogged, in_flight, completed, consumed };
+  // queues its follower's). held: completed (or never placed) in a cancelled scope, whose
+  // coroutines are not resumed.
+  enum class stage : unsigned char { prepared, backlogged, in_flight, completed, held, consumed };
 
   void discard_result() noexcept;
 
@@ -71,7 +75,8 @@ class ring_op {
   bool result_is_fd_ = false;
   undo_fn undo_ = nullptr;
   unique_fd* closes_ = nullptr;
-  ring_op* prev_ = nullptr;  // links in the ring's backlog
+  op_scope* scope_ = nullptr;  // the task tree that issued it, if it is one's
+  ring_op* prev_ = nullptr;    // links in the ring's backlog, or in its scope's lists
   ring_op* next_ = nullptr;
   // A linked pair (see linked_ops): the leader's SQE is placed right before its
   // follower's; only the leader enters the backlog; both complete with the pair's CQE.
