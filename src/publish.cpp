@@ -212,6 +212,26 @@ task<unique_fd> publish_copy(io_ring& ring, int fd, fs::path source, fs::path ta
   co_return copy;
 }
 
+/// Whether the file open as `fd` is on another filesystem than the directory `dir`, where
+/// no link or rename can name it. False when `dir` cannot be examined: the link or rename
+/// then says why.
+bool on_other_filesystem(int fd, const fs::path& dir) {
+  struct stat file, directory;
+  return ::fstat(fd, &file) == 0 && ::stat(dir.c_str(), &directory) == 0 &&
+         file.st_dev != directory.st_dev;
+}
+
+/// Before linking or renaming `fd` to `target`: false when a durable publish finds the
+/// target on another filesystem, before syncing, so that only the copy is synced; else
+/// syncs the data when `durable` and returns true. EXDEV may still follow (a bind mount
+/// shares its device), and a copy with it.
+task<bool> prepare_in_place(io_ring& ring, int fd, fs::path target, bool durable) {
+  if (!durable) co_return true;
+  if (on_other_filesystem(fd, target.parent_path())) co_return false;
+  co_await sync(ring, fd, true, target);
+  co_return true;
+}
+
 }  // namespace
 
 publish_trace::publish_trace() noexcept : outer_(std::exchange(trace, &steps_)) {}
@@ -225,27 +245,29 @@ void simulate_publish_failure(std::string step, int error) {
 
 task<void> link_file(io_ring& ring, int fd, fs::path target, existing_target existing,
                      bool durable) {
-  if (durable) co_await sync(ring, fd, true, target);
-  bool crossed = false;
-  try {
-    co_await link_here(ring, fd, target, existing);
-  } catch (const std::system_error& e) {
-    if (e.code().value() != EXDEV) throw;
-    crossed = true;
+  bool crossed = !co_await prepare_in_place(ring, fd, target, durable);
+  if (!crossed) {
+    try {
+      co_await link_here(ring, fd, target, existing);
+    } catch (const std::system_error& e) {
+      if (e.code().value() != EXDEV) throw;
+      crossed = true;
+    }
   }
   if (crossed) co_await publish_copy(ring, fd, fs::path(), target, existing, durable);
 }
 
 task<unique_fd> move_file(io_ring& ring, int fd, fs::path source, fs::path target,
                           existing_target existing, bool durable) {
-  if (durable) co_await sync(ring, fd, true, target);
-  const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
-  bool crossed = false;
-  try {
-    co_await rename_at(ring, source, target, flags);
-  } catch (const std::system_error& e) {
-    if (e.code().value() != EXDEV) throw;
-    crossed = true;
+  bool crossed = !co_await prepare_in_place(ring, fd, target, durable);
+  if (!crossed) {
+    const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
+    try {
+      co_await rename_at(ring, source, target, flags);
+    } catch (const std::system_error& e) {
+      if (e.code().value() != EXDEV) throw;
+      crossed = true;
+    }
   }
   if (!crossed) co_return unique_fd();
   unique_fd copy = co_await publish_copy(ring, fd, source, target, existing, durable);

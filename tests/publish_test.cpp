@@ -452,6 +452,36 @@ TEST_CASE("a file its owner may not read is copied across filesystems all the sa
   }
 }
 
+TEST_CASE("a durable publish across filesystems syncs the copy only", "[publish][durable][exdev]") {
+  test::tiny_tmpfs tmpfs("16m");
+  if (!tmpfs.mounted()) {
+    WARN("cannot mount a tmpfs here (" << tmpfs.why_not() << "): skipped");
+    return;
+  }
+  test::scratch_dir dir;
+  io_ring ring;
+  const fs::path target = tmpfs.path() / "published";
+  for (const way w : all_ways) {
+    if (!copies(w)) continue;
+    CAPTURE(name_of(w));
+    std::vector<std::string> steps;
+    {
+      detail::publish_trace trace;
+      const outcome result =
+          sync_wait(ring, run(ring, w, dir.path(), target, payload, options().durable(true)));
+      CHECK(result.error == 0);
+      steps = trace.steps();
+    }
+    CAPTURE(steps);
+    const auto copy = std::find(steps.begin(), steps.end(), "copy");
+    REQUIRE(copy != steps.end());
+    CHECK(std::find(steps.begin(), copy, "fdatasync") == copy);  // the source is not synced
+    CHECK(std::count(copy, steps.end(), "fdatasync") == 1);
+    CHECK(test::slurp(target) == payload);
+    fs::remove(target);
+  }
+}
+
 TEST_CASE("a read-only target file system refuses every publish and keeps the data",
           "[publish][fault]") {
   test::tiny_tmpfs readonly("1m");
