@@ -21,7 +21,16 @@ std::size_t buffer_capacity(long buffering) {
   return default_buffer_size;  // -1 (and 1, line buffering, which bytes files lack)
 }
 
+/// The default buffer pipelines its writes; an explicit size holds at most n bytes.
+bool writes_behind(long buffering) { return buffering < 0 || buffering == 1; }
+
 }  // namespace
+
+std::size_t buffered_file::buffer_memory(long buffering) noexcept {
+  const std::size_t buffers =
+      writes_behind(buffering) ? 1 + detail::background_writes::max_in_flight : 1;
+  return buffers * buffer_capacity(buffering);
+}
 
 buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
                              std::filesystem::path description)
@@ -29,7 +38,7 @@ buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long b
       fd_(std::move(fd)),
       mode_(std::move(mode)),
       description_(std::move(description)),
-      writes_behind_(buffering < 0 || buffering == 1),
+      writes_behind_(writes_behind(buffering)),
       buffer_(buffer_capacity(buffering)),
       closed_(false) {}
 

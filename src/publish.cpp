@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include <tempfile/background_writes.hpp>
 #include <tempfile/ops.hpp>
 #include <tempfile/publish_trace.hpp>
 #include <tempfile/tempdir.hpp>
@@ -163,47 +164,72 @@ task<void> link_here(io_ring& ring, int fd, fs::path target, existing_target exi
 }
 
 /// Copies the first `size` bytes of `from` into `to` through the ring.
-task<void> copy_data(io_ring& ring, int from, int to, std::uint64_t size, fs::path target) {
-  begin_step("copy", target);
+task<void> copy_bytes(io_ring& ring, int from, int to, std::uint64_t size) {
   std::vector<std::byte> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(size, copy_chunk)));
   std::uint64_t offset = 0;
   while (offset < size) {
     const std::size_t got = co_await ops::read(ring, from, buffer, offset);
     if (got == 0) break;  // the file shrank meanwhile
-    for (std::span<const std::byte> data(buffer.data(), got); !data.empty();) {
-      const std::size_t put = co_await ops::write(ring, to, data, offset);
-      if (put == 0) throw std::system_error(EIO, std::generic_category(), "write made no progress");
-      data = data.subspan(put);
-      offset += put;
-    }
+    co_await write_fully(ring, to, std::span(buffer.data(), got),
+                         static_cast<std::int64_t>(offset));
+    offset += got;
   }
 }
 
-/// Copies the file open as `fd` into a new `O_TMPFILE` file in `target`'s directory, with
-/// the same mode, and publishes that; returns its descriptor.
-task<unique_fd> publish_copy(io_ring& ring, int fd, fs::path target, existing_target existing,
-                             bool durable) {
-  // A descriptor of its own to read from, as the file may be open write-only; without
-  // /proc, the file's own descriptor.
-  const std::string source = proc_fd_path(fd);
-  unique_fd reader;
+/// `copy_bytes`, its errors naming `source` (empty: the file has no name) and `target`.
+task<void> copy_data(io_ring& ring, int from, int to, std::uint64_t size, fs::path source,
+                     fs::path target) {
+  begin_step("copy", target);
+  int error = 0;
   try {
-    reader.reset(co_await ops::openat(ring, AT_FDCWD, source.c_str(), O_RDONLY | O_CLOEXEC, 0));
+    co_await copy_bytes(ring, from, to, size);
   } catch (const std::system_error& e) {
-    if (e.code().value() != ENOENT || proc_mounted()) throw;
+    error = e.code().value();
   }
-  const int from = reader ? reader.get() : fd;
+  if (error) {
+    std::string what = "copy ";
+    if (!source.empty()) what += source.string() + " ";
+    throw std::system_error(error, std::generic_category(), what + "to " + target.string());
+  }
+}
+
+/// Copies the file open as `fd` (named `source`, or empty) into a new `O_TMPFILE` file in
+/// `target`'s directory, with the same mode, and publishes that; returns its descriptor.
+/// Reads `fd` itself: every file is opened read-write, and a reopen would check the mode
+/// bits again (refused for a file its owner may not read).
+task<unique_fd> publish_copy(io_ring& ring, int fd, fs::path source, fs::path target,
+                             existing_target existing, bool durable) {
   struct stat st;
-  if (::fstat(from, &st) != 0) throw_errno("fstat fd " + std::to_string(from));
+  if (::fstat(fd, &st) != 0) throw_errno("fstat fd " + std::to_string(fd));
 
   const fs::path dir = target.parent_path();
   unique_fd copy(co_await ops::openat(ring, AT_FDCWD, dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC,
                                       0600));
   if (::fchmod(copy.get(), st.st_mode & 07777) != 0) throw_errno("chmod new file in " + dir.string());
-  co_await copy_data(ring, from, copy.get(), static_cast<std::uint64_t>(st.st_size), target);
+  co_await copy_data(ring, fd, copy.get(), static_cast<std::uint64_t>(st.st_size), source, target);
   if (durable) co_await sync(ring, copy.get(), true, target);
   co_await link_here(ring, copy.get(), target, existing);
   co_return copy;
+}
+
+/// Whether the file open as `fd` is on another filesystem than the directory `dir`, where
+/// no link or rename can name it. False when `dir` cannot be examined: the link or rename
+/// then says why.
+bool on_other_filesystem(int fd, const fs::path& dir) {
+  struct stat file, directory;
+  return ::fstat(fd, &file) == 0 && ::stat(dir.c_str(), &directory) == 0 &&
+         file.st_dev != directory.st_dev;
+}
+
+/// Before linking or renaming `fd` to `target`: false when a durable publish finds the
+/// target on another filesystem, before syncing, so that only the copy is synced; else
+/// syncs the data when `durable` and returns true. EXDEV may still follow (a bind mount
+/// shares its device), and a copy with it.
+task<bool> prepare_in_place(io_ring& ring, int fd, fs::path target, bool durable) {
+  if (!durable) co_return true;
+  if (on_other_filesystem(fd, target.parent_path())) co_return false;
+  co_await sync(ring, fd, true, target);
+  co_return true;
 }
 
 }  // namespace
@@ -219,30 +245,32 @@ void simulate_publish_failure(std::string step, int error) {
 
 task<void> link_file(io_ring& ring, int fd, fs::path target, existing_target existing,
                      bool durable) {
-  if (durable) co_await sync(ring, fd, true, target);
-  bool crossed = false;
-  try {
-    co_await link_here(ring, fd, target, existing);
-  } catch (const std::system_error& e) {
-    if (e.code().value() != EXDEV) throw;
-    crossed = true;
+  bool crossed = !co_await prepare_in_place(ring, fd, target, durable);
+  if (!crossed) {
+    try {
+      co_await link_here(ring, fd, target, existing);
+    } catch (const std::system_error& e) {
+      if (e.code().value() != EXDEV) throw;
+      crossed = true;
+    }
   }
-  if (crossed) co_await publish_copy(ring, fd, target, existing, durable);
+  if (crossed) co_await publish_copy(ring, fd, fs::path(), target, existing, durable);
 }
 
 task<unique_fd> move_file(io_ring& ring, int fd, fs::path source, fs::path target,
                           existing_target existing, bool durable) {
-  if (durable) co_await sync(ring, fd, true, target);
-  const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
-  bool crossed = false;
-  try {
-    co_await rename_at(ring, source, target, flags);
-  } catch (const std::system_error& e) {
-    if (e.code().value() != EXDEV) throw;
-    crossed = true;
+  bool crossed = !co_await prepare_in_place(ring, fd, target, durable);
+  if (!crossed) {
+    const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
+    try {
+      co_await rename_at(ring, source, target, flags);
+    } catch (const std::system_error& e) {
+      if (e.code().value() != EXDEV) throw;
+      crossed = true;
+    }
   }
   if (!crossed) co_return unique_fd();
-  unique_fd copy = co_await publish_copy(ring, fd, target, existing, durable);
+  unique_fd copy = co_await publish_copy(ring, fd, source, target, existing, durable);
   begin_step("unlinkat", source);
   co_await ops::unlinkat(ring, AT_FDCWD, source.c_str());
   co_return copy;

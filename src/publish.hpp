@@ -20,7 +20,8 @@ enum class existing_target {
 /// directory first and renames that over `target`; the fresh name never outlives a
 /// failure. `durable`: the data is synced before the name appears. Across filesystems the
 /// data is copied through the ring into a new `O_TMPFILE` file in the target's directory
-/// (keeping the mode), which is published instead.
+/// (keeping the mode), which is published instead; a durable publish learns that before
+/// syncing (by the devices of the file and the target's directory), and syncs the copy only.
 task<void> link_file(io_ring& ring, int fd, std::filesystem::path target,
                      existing_target existing, bool durable);
 

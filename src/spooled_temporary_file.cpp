@@ -33,6 +33,7 @@ void spooled_temporary_file::swap(spooled_temporary_file& other) noexcept {
   swap(mode_, other.mode_);
   swap(memory_, other.memory_);
   swap(pos_, other.pos_);
+  swap(file_buffers_, other.file_buffers_);
   swap(file_, other.file_);
   swap(closed_, other.closed_);
 }
@@ -60,13 +61,28 @@ task<void> spooled_temporary_file::rollover() {
   check_open();
   if (file_) co_return;
   // Either every byte reaches the file or the memory copy stays the only one.
-  temporary_file file = co_await temporary_file::create(ring(), opts_);
+  detail::budget_charge buffers;
+  const long buffering = buffering_within_budget(buffers);
+  temporary_file file =
+      co_await temporary_file::create(ring(), options(opts_).buffering(buffering));
   const auto pieces = memory_.pieces();
   for (const std::span<const std::byte> piece : pieces) co_await file.write(piece);
   co_await file.flush();
   file.seek(pos_);
   file_.emplace(std::move(file));
+  file_buffers_ = std::move(buffers);
   memory_.clear();
+}
+
+// Tried in turn: what was asked for, then one block; else no buffer at all.
+long spooled_temporary_file::buffering_within_budget(detail::budget_charge& charge) const {
+  spool_budget* budget = opts_.memory_budget();
+  if (!budget) return opts_.buffering();
+  for (const long buffering : {opts_.buffering(), long{detail::spool_memory::block_size}}) {
+    charge = detail::budget_charge(*budget, buffered_file::buffer_memory(buffering));
+    if (charge) return buffering;
+  }
+  return 0;
 }
 
 void spooled_temporary_file::count_budget_rollover() const noexcept {
@@ -225,6 +241,7 @@ task<void> spooled_temporary_file::close() {
   if (file_) co_await file_->close();
   closed_ = true;
   memory_.clear();
+  file_buffers_.release();
 }
 
 bool spooled_temporary_file::isatty() const {

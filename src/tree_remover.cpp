@@ -67,9 +67,12 @@ task<int> tree_remover::unlink(int dirfd, const char* name, int flags) {
 }
 
 void tree_remover::record(int error, const char* operation, const std::string& path,
-                          open_directory* where) {
-  if (!first_error_)
-    first_error_.emplace(error, std::generic_category(), std::string(operation) + ' ' + path);
+                          open_directory* where, const char* reason) {
+  if (!first_error_) {
+    std::string what = std::string(operation) + ' ' + path;
+    if (reason) what += std::string(": ") + reason;
+    first_error_.emplace(error, std::generic_category(), what);
+  }
   if (where != nullptr) where->mark_incomplete();
 }
 
@@ -100,7 +103,7 @@ task<void> tree_remover::remove_entry(open_directory& parent, const char* name, 
     }
     break;
   }
-  record(last.error, last.operation, path_of(parent, name), &parent);
+  record(last.error, last.operation, path_of(parent, name), &parent, last.reason);
 }
 
 task<tree_remover::attempt> tree_remover::unlink_other(open_directory& parent, const char* name) {
@@ -117,6 +120,9 @@ task<tree_remover::attempt> tree_remover::remove_directory(open_directory& paren
     make_writable(parent);  // entering `name` needs search permission on `parent`
     co_await make_accessible(parent, name);
     fd = co_await open(parent.fd.get(), name, directory_flags);
+    if (is_permission_error(-fd) && !proc_mounted())
+      co_return attempt{-fd, "openat", false,
+                        "/proc is not mounted (cleanup changes a directory's mode through it)"};
   }
   if (fd < 0) co_return attempt{-fd, "openat"};
   {
@@ -229,7 +235,7 @@ task<void> tree_remover::remove_subdirectories(std::span<const subdirectory> sub
 /// reading: through an O_PATH descriptor that is that directory itself (O_NOFOLLOW,
 /// O_DIRECTORY), chmod-ed by its /proc/thread-self/fd link since fchmod rejects O_PATH (the
 /// calling thread's table: right even after unshare(CLONE_FILES)). Failure is left to the
-/// retried open to report.
+/// retried open to report, with /proc's absence as the reason where it is missing.
 task<void> tree_remover::make_accessible(const open_directory& parent, const char* name) {
   const int fd =
       co_await open(parent.fd.get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -35,18 +35,22 @@ class tree_remover {
     const char* name;
   };
   /// The outcome of one attempt at removing an entry: 0 or an errno and the operation that
-  /// failed; `reported` when a failure below was already recorded (nothing to retry).
+  /// failed, and why if the errno alone would mislead; `reported` when a failure below was
+  /// already recorded (nothing to retry).
   struct attempt {
     int error = 0;
     const char* operation = "";
     bool reported = false;
+    const char* reason = nullptr;
   };
 
   task<int> open(int dirfd, const char* name, int flags);
   task<int> unlink(int dirfd, const char* name, int flags);
-  /// Keeps the first error, and marks `where` (the directory that could not be emptied) and
-  /// its ancestors so that none of them is removed or retried.
-  void record(int error, const char* operation, const std::string& path, open_directory* where);
+  /// Keeps the first error (naming `reason` after the path, when given), and marks `where`
+  /// (the directory that could not be emptied) and its ancestors so that none of them is
+  /// removed or retried.
+  void record(int error, const char* operation, const std::string& path, open_directory* where,
+              const char* reason = nullptr);
   task<void> remove_entry(open_directory& parent, const char* name, entry_kind kind);
   task<attempt> unlink_other(open_directory& parent, const char* name);
   task<attempt> remove_directory(open_directory& parent, const char* name);

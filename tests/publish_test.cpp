@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "module_state.hpp"
 #include "support.hpp"
 
 using namespace tempfile;
@@ -51,9 +52,14 @@ bool replaces(way w) {
 
 bool renames(way w) { return w == way::persist || w == way::persist_noclobber; }
 
+/// Whether `w` copies the data across filesystems: a spooled file in memory is written
+/// straight into the target's directory instead.
+bool copies(way w) { return w != way::spooled_link && w != way::spooled_replace; }
+
 /// What the object held after a publish, and how the publish ended.
 struct outcome {
   int error = 0;            ///< errno of the failed publish; 0 on success
+  std::string message;      ///< its what()
   std::string kept;         ///< the object's contents afterwards
   std::int64_t position = -1;
 };
@@ -89,6 +95,7 @@ task<outcome> write_publish_read(File file, way w, fs::path target, std::string 
     co_await publish(file, w, target);
   } catch (const std::system_error& e) {
     result.error = e.code().value();
+    result.message = e.what();
   }
   result.position = file.tell();
   file.seek(0);
@@ -351,8 +358,7 @@ TEST_CASE("publishing across filesystems copies through the ring, keeps the mode
       CHECK(fs::is_empty(from));  // a moved name is gone from the source
       const auto& steps = trace.steps();
       const bool copied = std::find(steps.begin(), steps.end(), "copy") != steps.end();
-      // A spooled file in memory is written straight into the target's directory.
-      CHECK(copied == (w != way::spooled_link && w != way::spooled_replace));
+      CHECK(copied == copies(w));
       CHECK(steps.back() == "fsync directory");
       fs::remove_all(from);
       fs::remove_all(to);
@@ -401,15 +407,78 @@ TEST_CASE("ENOSPC while copying across filesystems leaves the target empty and t
   test::scratch_dir dir;
   io_ring ring;
   const std::string big(1 << 20, 'b');
+  const fs::path target = tiny.path() / "published";
   for (const way w : all_ways) {
     CAPTURE(name_of(w));
-    const outcome result = sync_wait(ring, run(ring, w, dir.path(), tiny.path() / "published", big,
-                                               options().durable(true)));
+    const outcome result =
+        sync_wait(ring, run(ring, w, dir.path(), target, big, options().durable(true)));
+    CAPTURE(result.message);
     CHECK(result.error == ENOSPC);
+    // A copy names its target, and its source when named; a spool in memory names the
+    // target's directory, where it writes.
+    CHECK(result.message.find((copies(w) ? target : tiny.path()).string()) != std::string::npos);
+    if (renames(w)) CHECK(result.message.find(dir.path().string()) != std::string::npos);
     CHECK(result.kept == big);
     CHECK(fs::is_empty(tiny.path()));
     CHECK(tiny.empty());
     CHECK(dir.entries() == 0);
+  }
+}
+
+TEST_CASE("a file its owner may not read is copied across filesystems all the same",
+          "[publish][exdev][permissions]") {
+  test::tiny_tmpfs tmpfs("16m");
+  if (!tmpfs.mounted()) {
+    WARN("cannot mount a tmpfs here (" << tmpfs.why_not() << "): skipped");
+    return;
+  }
+  test::scratch_dir dir;
+  fs::permissions(dir.path(), fs::perms::all);  // for nobody too
+  fs::permissions(tmpfs.path().parent_path(), fs::perms::all);
+  fs::permissions(tmpfs.path(), fs::perms::all);
+  const fs::path target = tmpfs.path() / "published";
+  for (const way w :
+       {way::link, way::replace, way::rolled_replace, way::persist, way::persist_noclobber}) {
+    CAPTURE(name_of(w));
+    test::check_unprivileged([&]() -> std::string {
+      io_ring ring;
+      const outcome result =
+          sync_wait(ring, run(ring, w, dir.path(), target, payload, options().permissions(0200)));
+      return result.error == 0 ? "" : result.message;
+    });
+    CHECK(test::slurp(target) == payload);
+    CHECK(mode_of(target) == 0200);
+    fs::remove(target);
+  }
+}
+
+TEST_CASE("a durable publish across filesystems syncs the copy only", "[publish][durable][exdev]") {
+  test::tiny_tmpfs tmpfs("16m");
+  if (!tmpfs.mounted()) {
+    WARN("cannot mount a tmpfs here (" << tmpfs.why_not() << "): skipped");
+    return;
+  }
+  test::scratch_dir dir;
+  io_ring ring;
+  const fs::path target = tmpfs.path() / "published";
+  for (const way w : all_ways) {
+    if (!copies(w)) continue;
+    CAPTURE(name_of(w));
+    std::vector<std::string> steps;
+    {
+      detail::publish_trace trace;
+      const outcome result =
+          sync_wait(ring, run(ring, w, dir.path(), target, payload, options().durable(true)));
+      CHECK(result.error == 0);
+      steps = trace.steps();
+    }
+    CAPTURE(steps);
+    const auto copy = std::find(steps.begin(), steps.end(), "copy");
+    REQUIRE(copy != steps.end());
+    CHECK(std::find(steps.begin(), copy, "fdatasync") == copy);  // the source is not synced
+    CHECK(std::count(copy, steps.end(), "fdatasync") == 1);
+    CHECK(test::slurp(target) == payload);
+    fs::remove(target);
   }
 }
 

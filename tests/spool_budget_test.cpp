@@ -3,7 +3,11 @@
 
 #include <tempfile/tempfile.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <fstream>
 #include <latch>
 #include <optional>
 #include <random>
@@ -107,6 +111,74 @@ TEST_CASE("spool_budget: 1000 spools of up to 1 MiB stay within 64 MiB and read 
   CHECK(dir.entries() == 0);
 }
 
+/// What a thread may hold outside any budget (spool_budget.hpp): 16 MiB of spool blocks and
+/// 4 MiB of file buffers kept for reuse.
+constexpr std::size_t per_thread_cache = 20 * MiB;
+/// The spools' own objects, descriptors' bookkeeping and coroutine frames: a few KiB each.
+constexpr std::size_t per_spool_overhead = 8 * KiB;
+
+/// A /proc/self/status field in bytes ("VmRSS", "VmHWM").
+std::size_t status_bytes(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind(field + ":", 0) == 0) return std::stoul(line.substr(field.size() + 1)) * KiB;
+  return 0;
+}
+
+/// In a forked child, for a clean high-water mark: how far the resident memory rose above
+/// what the child started with while `count` spools under `budget` were written `size`
+/// bytes each, all open at once.
+std::size_t peak_growth_spooling(spool_budget& budget, std::size_t count, std::size_t size) {
+  int pipe_fds[2];
+  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::size_t growth = 0;
+    try {
+      test::scratch_dir dir;
+      io_ring ring;
+      const options opts = options().memory_budget(budget).dir(dir.path());
+      const std::size_t before = status_bytes("VmRSS");
+      std::ofstream("/proc/self/clear_refs") << "5";  // the high-water mark restarts here
+      sync_wait(ring, [&]() -> task<void> {
+        std::vector<spooled_temporary_file> files;
+        std::vector<task<void>> writers;
+        files.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) {
+          files.emplace_back(ring, opts);
+          writers.push_back(write_in_pieces(ring, files.back(),
+                                            std::string_view(source()).substr(i % MiB, size), i));
+        }
+        co_await when_all(std::move(writers));
+        for (spooled_temporary_file& file : files) co_await file.close();
+      }());
+      growth = status_bytes("VmHWM") - before;
+    } catch (...) {
+      growth = 0;
+    }
+    (void)!::write(pipe_fds[1], &growth, sizeof growth);
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::size_t growth = 0;
+  const ssize_t got = ::read(pipe_fds[0], &growth, sizeof growth);
+  ::close(pipe_fds[0]);
+  ::waitpid(pid, nullptr, 0);
+  REQUIRE(got == static_cast<ssize_t>(sizeof growth));
+  return growth;
+}
+
+TEST_CASE("spool_budget: 1000 spools of 300 KB, rolled over or not, peak within the budget",
+          "[spool_budget][rss]") {
+  spool_budget budget(64 * MiB);
+  const std::size_t spools = 1000;
+  const std::size_t growth = peak_growth_spooling(budget, spools, 300'000);
+  INFO("peak resident growth: " << growth / MiB << " MiB");
+  REQUIRE(growth > 0);  // the child measured it
+  CHECK(growth <= budget.limit() + per_thread_cache + spools * per_spool_overhead);
+}
+
 TEST_CASE("spool_budget: two threads with a ring each share one budget", "[spool_budget][threads]") {
   test::scratch_dir dir;
   spool_budget budget(8 * MiB);
@@ -207,9 +279,10 @@ TEST_CASE("spool_budget: memory returns on rollover, truncate, close, move and d
     sync_wait(ring, file.truncate(3 * block));  // extends with zeros: charged too
     CHECK(budget.used() == 3 * block);
     sync_wait(ring, file.rollover());  // asked for, not forced
-    CHECK(budget.used() == 0);
+    CHECK(budget.used() == block);  // the contents' blocks returned; the file's buffer is one
     CHECK(budget.rollovers() == 0);
   }
+  CHECK(budget.used() == 0);
   {
     spooled_temporary_file closed = spool_holding(two_blocks);
     sync_wait(ring, closed.close());
@@ -234,7 +307,7 @@ TEST_CASE("spool_budget: memory returns on rollover, truncate, close, move and d
     CHECK(sync_wait(ring, assigned.read()) == two_blocks);
   }
   CHECK(budget.used() == 0);
-  CHECK(budget.high_water() == 3 * block);
+  CHECK(budget.high_water() == 4 * block);  // the rollover: contents and the file's buffer
 }
 
 TEST_CASE("spool_budget: max_size rollovers are not counted; a truncate past the limit is",
@@ -252,7 +325,33 @@ TEST_CASE("spool_budget: max_size rollovers are not counted; a truncate past the
   sync_wait(ring, grown.truncate(5 * block));
   CHECK(grown.rolled_over());
   CHECK(budget.rollovers() == 1);
-  CHECK(budget.used() == 0);
+  CHECK(budget.used() == 2 * block);  // no contents in memory; each file's one-block buffer
   grown.seek(0);
   CHECK(sync_wait(ring, grown.read()) == "abc" + std::string(5 * block - 3, '\0'));
+}
+
+TEST_CASE("spool_budget: a rolled-over file's buffers are charged, one block or none when tight",
+          "[spool_budget]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const std::size_t default_buffers = buffered_file::buffer_memory(-1);
+  CHECK(default_buffers == 3 * default_buffer_size);  // one filling, two written behind
+  spool_budget budget(default_buffers + block);
+  const options opts = options().memory_budget(budget).dir(dir.path());
+  const std::string contents(1 * MiB, 'r');
+  std::vector<spooled_temporary_file> files;
+  for (const std::size_t charged : {default_buffers, block, std::size_t{0}}) {
+    const std::size_t before = budget.used();
+    files.emplace_back(ring, opts);
+    sync_wait(ring, files.back().rollover());
+    CHECK(budget.used() - before == charged);
+    sync_wait(ring, files.back().write(contents));
+  }
+  CHECK(budget.high_water() <= budget.limit());
+  for (spooled_temporary_file& file : files) {
+    file.seek(0);
+    CHECK(sync_wait(ring, file.read()) == contents);
+  }
+  for (spooled_temporary_file& file : files) sync_wait(ring, file.close());
+  CHECK(budget.used() == 0);
 }

@@ -364,6 +364,33 @@ TEST_CASE("cleanup removes trees with locked files and directories, unprivileged
   run_unprivileged(removes_tree_with_locked_directories);
 }
 
+TEST_CASE("cleanup without /proc says so when it cannot enter a locked directory",
+          "[temporary_directory]") {
+  test::scratch_dir base;
+  fs::permissions(base.path(), fs::perms::all);  // for nobody too
+  test::check_without_proc([&](std::string& report) {
+    constexpr uid_t nobody = 65534;
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(nobody, nobody, nobody) != 0 ||
+        ::setresuid(nobody, nobody, nobody) != 0)
+      return (report = "cannot become nobody"), 77;
+    try {
+      io_ring ring;
+      sync_wait(ring, [](io_ring& r, fs::path dir) -> task<void> {
+        temporary_directory tree = co_await temporary_directory::create(r, options().dir(dir));
+        fs::create_directory(tree.path() / "locked");
+        fs::permissions(tree.path() / "locked", fs::perms::none);
+        co_await tree.cleanup();
+      }(ring, base.path()));
+    } catch (const std::system_error& e) {
+      report = e.what();
+      const bool says_why = report.find("/proc is not mounted") != std::string::npos &&
+                            report.find("locked") != std::string::npos;
+      return e.code().value() == EACCES && says_why ? 0 : 1;
+    }
+    return (report = "cleanup succeeded without /proc"), 2;
+  });
+}
+
 TEST_CASE("cleanup unlinks symlinks without following them", "[temporary_directory]") {
   run_here(never_follows_symlinks);
   run_unprivileged(never_follows_symlinks);

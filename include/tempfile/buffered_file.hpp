@@ -87,6 +87,9 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   int fileno() const;
   /// Bytes of buffer in use: 0 when unbuffered.
   std::size_t buffer_size() const noexcept { return buffer_.capacity(); }
+  /// The most memory the buffers of a file opened with `buffering` take: its buffer, and
+  /// while writing behind, the full ones being written too.
+  static std::size_t buffer_memory(long buffering) noexcept;
 
  protected:
   /// What becomes of the file's data: `anonymous` (no name, gone at close unless linked),

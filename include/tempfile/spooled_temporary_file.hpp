@@ -14,6 +14,7 @@
 #include <tempfile/file_protocol.hpp>
 #include <tempfile/io_ring.hpp>
 #include <tempfile/options.hpp>
+#include <tempfile/spool_budget.hpp>
 #include <tempfile/spool_memory.hpp>
 #include <tempfile/task.hpp>
 #include <tempfile/temporary_file.hpp>
@@ -27,7 +28,8 @@ namespace tempfile {
 /// that call and loses nothing: the data (including the triggering write) stays in memory
 /// and a later rollover may succeed. With a `memory_budget`, a write or truncate that the
 /// budget cannot hold rolls over the same way; if that rollover fails, the data is kept in
-/// memory, charged even past the budget's limit.
+/// memory, charged even past the budget's limit. Rolled over, the file's buffers are
+/// charged to the budget, and shrink or go when it cannot hold them (`spool_budget`).
 class spooled_temporary_file : public detail::file_protocol<spooled_temporary_file>,
                                private detail::ring_user {
  public:
@@ -125,12 +127,15 @@ class spooled_temporary_file : public detail::file_protocol<spooled_temporary_fi
                               std::optional<std::size_t>& written);
   static task<std::size_t> write_through(void* spool, std::span<const std::byte> data);
   task<void> rollover_keeping(std::span<const std::byte> unwritten);
+  /// The buffering the file rolled over to gets, and in `charge` what that costs the budget.
+  long buffering_within_budget(detail::budget_charge& charge) const;
   void count_budget_rollover() const noexcept;
 
   options opts_;
   file_mode mode_;
   detail::spool_memory memory_;  // the contents while not rolled over
   std::int64_t pos_ = 0;
+  detail::budget_charge file_buffers_;  // returned after file_ is gone
   std::optional<temporary_file> file_;
   bool closed_ = false;
 };
