@@ -27,7 +27,9 @@ namespace tempfile::asio {
 /// `io_context::run` (which may be called again).
 ///
 /// Like an Asio I/O object: idle, it is not work (`run()` returns once the context has
-/// nothing else to do; an `async_run` in flight is work). Ring, context and attachment may
+/// nothing else to do). An `async_run` in flight is work; a task given to
+/// `io_ring::spawn` is driven while the context runs but, like a raw reactor
+/// registration, does not keep `run()` from returning: await it through `async_run`. Ring, context and attachment may
 /// be destroyed in any order, with operations in flight: a context destroyed first
 /// destroys their handlers uninvoked (their tasks are cancelled on the ring's thread); a
 /// ring destroyed first completes them with `ECANCELED`, posted; an attachment destroyed
