@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -192,6 +193,37 @@ TEST_CASE("async_run from a thread pool runs the task on the ring's thread",
   CHECK(off_ring == 0);
   CHECK(handler_off_pool == 0);
   CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("a timeout on a thread pool cancels a task on the ring's thread",
+          "[asio][threads][cancel]") {
+  test::pipe_pair pipe;
+  io_ring ring;
+  net::io_context context;
+  tempfile::asio::ring_attachment attachment(context, ring);
+  net::thread_pool pool(2);
+  auto keep_running = net::make_work_guard(context);
+  std::size_t winner = 99;
+  int after_cancel = 0;
+  net::co_spawn(
+      pool,
+      [&]() -> net::awaitable<void> {
+        using namespace boost::asio::experimental::awaitable_operators;
+        auto result = co_await (
+            tempfile::asio::async_run(ring, read_pipe(ring, pipe.fds[0]), net::use_awaitable) ||
+            after(std::chrono::milliseconds(20)));
+        winner = result.index();
+        after_cancel = co_await tempfile::asio::async_run(ring, forty_two(), net::use_awaitable);
+      },
+      [&](std::exception_ptr) { net::post(context, [&] { keep_running.reset(); }); });
+  {
+    watchdog dog(context, std::chrono::seconds(10));
+    context.run();
+    CHECK_FALSE(dog.fired());
+  }
+  pool.join();
+  CHECK(winner == 1);
+  CHECK(after_cancel == 42);
 }
 
 TEST_CASE("io_ring::post from other threads wakes a ring blocked in run()", "[runtime][threads]") {
