@@ -124,7 +124,6 @@ net::awaitable<void> server::serve(tcp::socket socket, connection_list::iterator
       const bool go_on = co_await answer_one(this_connection, first);
       if (ring_) ring_counters_->copy_from(*ring_);
       if (!go_on) break;
-      buffer.shrink_to_fit();  // an idle connection keeps no body-sized buffer
     }
   } catch (const boost::system::system_error& e) {
     if (e.code() != boost::beast::error::timeout) throw;
