@@ -65,7 +65,7 @@ class ring_storage final : public storage {
       : storage(store_dir), ring_(ring), settings_(settings), memory_(memory) {}
 
   std::unique_ptr<upload> begin_upload() override {
-    return std::make_unique<ring_upload>(ring_, settings_, memory_, path_in_store(""));
+    return std::make_unique<ring_upload>(ring_, settings_, memory_, store_path());
   }
 
   net::awaitable<tempfile::unique_fd> open(std::string name) override {

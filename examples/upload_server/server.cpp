@@ -91,7 +91,8 @@ net::awaitable<void> server::accept_connections() {
       continue;
     }
     if (error) continue;  // that client's connection failed (e.g. reset while queued)
-    socket.set_option(tcp::no_delay(true));
+    boost::system::error_code reset;  // a client gone already is found out by the first read
+    socket.set_option(tcp::no_delay(true), reset);
     auto connection = connections_.emplace(connections_.end());
     net::co_spawn(context_, serve(std::move(socket), connection),
                   net::bind_cancellation_slot(connection->cancel.slot(), [this, connection](std::exception_ptr) {

@@ -61,8 +61,8 @@ class storage {
   bool taken(const std::string& name) const;
 
  protected:
-  /// `name` in the store as a path the kernel resolves through the store's descriptor.
-  std::filesystem::path path_in_store(const std::string& name) const;
+  /// The store as a path the kernel resolves through the store's descriptor.
+  std::filesystem::path store_path() const;
 
   const int store_dir_;
 };

@@ -16,9 +16,9 @@ bool storage::taken(const std::string& name) const {
   return ::fstatat(store_dir_, name.c_str(), &about, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-std::filesystem::path storage::path_in_store(const std::string& name) const {
+std::filesystem::path storage::store_path() const {
   // The magic link names the directory the descriptor holds, wherever it is now.
-  return "/proc/self/fd/" + std::to_string(store_dir_) + "/" + name;
+  return "/proc/self/fd/" + std::to_string(store_dir_);
 }
 
 tempfile::unique_fd open_store(const std::filesystem::path& store) {
