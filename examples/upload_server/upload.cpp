@@ -37,8 +37,9 @@ struct receipt {
 std::chrono::steady_clock::time_point body_deadline(const config& settings,
                                                     std::chrono::steady_clock::time_point started,
                                                     std::uint64_t received) {
+  const std::uint64_t rate = settings.min_body_rate;  // split so that no product overflows
   const auto at_min_rate =
-      std::chrono::milliseconds(received * 1000 / settings.min_body_rate);
+      std::chrono::milliseconds(received / rate * 1000 + received % rate * 1000 / rate);
   return std::min(std::chrono::steady_clock::now() + settings.body_timeout,
                   started + settings.body_timeout + at_min_rate);
 }
