@@ -131,7 +131,8 @@ run_one() {
   rm -f "$work/stop" "$work/ready"
   python3 "$work/health.py" "$port" "$work/ready" "$work/stop" >"$work/health" &
   local prober=$! before after
-  while [[ ! -e $work/ready ]]; do sleep 0.01; done
+  for _ in $(seq 1000); do [[ -e $work/ready ]] && break; sleep 0.01; done
+  [[ -e $work/ready ]] || { echo "server_bench.sh: /health did not answer ($mode)" >&2; exit 1; }
   h2load --h1 --warm-up-time=1 -D "$seconds" -c "$c" -d "$work/body-$size" \
     "http://127.0.0.1:$port/" >"$work/h2load" &
   local load=$!
