@@ -80,6 +80,7 @@ start_server() {
     library-2t) flags+=(--storage library --threads 2) ;;
     *) flags+=(--storage "$mode") ;;
   esac
+  rm -f "$work/log"  # the background start may truncate it only after the loop below reads
   "$server" "${flags[@]}" >"$work/log" 2>&1 &
   pid=$!
   for _ in $(seq 200); do grep -qs "listening on port" "$work/log" && break; sleep 0.05; done
