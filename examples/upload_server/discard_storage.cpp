@@ -22,6 +22,7 @@ class discarded_upload final : public upload {
 
 class discard_storage final : public storage {
  public:
+  using storage::storage;
   std::unique_ptr<upload> begin_upload() override {
     return std::make_unique<discarded_upload>();
   }
@@ -35,6 +36,8 @@ class discard_storage final : public storage {
 
 }  // namespace
 
-std::unique_ptr<storage> make_discard_storage() { return std::make_unique<discard_storage>(); }
+std::unique_ptr<storage> make_discard_storage(int store_dir) {
+  return std::make_unique<discard_storage>(store_dir);
+}
 
 }  // namespace upload_server

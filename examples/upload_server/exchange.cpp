@@ -1,238 +1,154 @@
 #include "exchange.hpp"
 
-#include <sys/stat.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/read.hpp>
 
 #include <cctype>
-#include <cerrno>
-#include <cinttypes>
-#include <cstdio>
-#include <random>
 #include <string>
 #include <string_view>
-#include <system_error>
 
-#include "body_hash.hpp"
+#include "respond.hpp"
+#include "steps.hpp"
 
 namespace upload_server {
 namespace {
 
-namespace http = boost::beast::http;
-using tcp = net::ip::tcp;
-using request_parser = http::request_parser<http::buffer_body>;
-
-constexpr auto use_awaitable = net::use_awaitable;
 constexpr auto with_error = net::as_tuple(net::use_awaitable);
 
-/// Names the store accepts: no paths, no hidden files.
+/// Names the store accepts: no paths, no hidden files, nothing a shell takes for an option.
 bool valid_name(std::string_view name) {
-  if (name.empty() || name.size() > 255 || name.front() == '.') return false;
+  if (name.empty() || name.size() > 255 || name.front() == '.' || name.front() == '-')
+    return false;
   for (const char c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
       return false;
   return true;
 }
 
-std::string random_name() {
-  thread_local std::mt19937_64 random(std::random_device{}());
-  char name[17];
-  std::snprintf(name, sizeof name, "%016" PRIx64, static_cast<std::uint64_t>(random()));
-  return name;
+/// RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host, an HTTP/1.0 one at most one.
+bool host_ok(const http::request<http::buffer_body>& request) {
+  const std::size_t hosts = request.count(http::field::host);
+  return request.version() >= 11 ? hosts == 1 : hosts <= 1;
 }
 
-net::awaitable<void> send(tcp::socket& socket, http::status status, unsigned version,
-                          bool keep_alive, std::string body,
-                          std::string location = std::string()) {
-  http::response<http::string_body> response(status, version);
-  response.set(http::field::content_type, "text/plain");
-  if (!location.empty()) response.set(http::field::location, location);
-  response.keep_alive(keep_alive);
-  response.body() = std::move(body);
-  response.prepare_payload();
-  co_await http::async_write(socket, response, use_awaitable);
-}
-
-struct receipt {
-  std::uint64_t size = 0;
-  std::uint64_t hash = 0;
-};
-
-/// Streams the request body into `destination`, chunk by chunk.
-net::awaitable<receipt> receive_body(tcp::socket& socket, boost::beast::flat_buffer& buffer,
-                                     std::span<std::byte> chunk, request_parser& parser,
-                                     upload& destination) {
-  body_hash hash;
-  receipt got;
-  while (!parser.is_done()) {
-    parser.get().body().data = chunk.data();
-    parser.get().body().size = chunk.size();
-    auto [error, ignored] = co_await http::async_read(socket, buffer, parser, with_error);
-    if (error && error != http::error::need_buffer) throw boost::system::system_error(error);
-    const std::span<const std::byte> bytes(chunk.data(), chunk.size() - parser.get().body().size);
-    if (bytes.empty()) continue;
-    hash.update(bytes);
-    got.size += bytes.size();
-    co_await destination.append(bytes);
-  }
-  got.hash = hash.value();
-  co_return got;
-}
-
-http::status status_of_store_error(int error) {
-  switch (error) {
-    case EEXIST: return http::status::conflict;
-    case ENOSPC:
-    case EDQUOT: return http::status::insufficient_storage;
-    default: return http::status::internal_server_error;
-  }
-}
-
-/// PUT /name (`name` given) or POST / (the server picks one).
-net::awaitable<bool> store_upload(tcp::socket& socket, boost::beast::flat_buffer& buffer,
-                                  std::span<std::byte> chunk, request_parser& parser,
-                                  storage& files, std::string name) {
-  const auto& request = parser.get();
-  const unsigned version = request.version();
-  if (!request.chunked() && !request.has_content_length()) {
-    co_await send(socket, http::status::length_required, version, false, "length required\n");
-    co_return false;
-  }
-  if (request[http::field::expect] == "100-continue") {
-    http::response<http::empty_body> go_on(http::status::continue_, version);
-    co_await http::async_write(socket, go_on, use_awaitable);
-  }
-  const bool keep_alive = request.keep_alive();
-  const bool server_names = name.empty();
-
-  auto destination = files.begin_upload();
-  receipt got;
-  int store_error = 0;
-  try {
-    got = co_await receive_body(socket, buffer, chunk, parser, *destination);
-  } catch (const boost::system::system_error& e) {
-    if (e.code() != http::error::body_limit) throw;  // the client is gone or cancelled
-    store_error = EFBIG;
-  } catch (const std::system_error& e) {
-    if (e.code().value() == ECANCELED) throw;
-    store_error = e.code().value();
-  }
-  if (store_error == EFBIG) {
-    co_await send(socket, http::status::payload_too_large, version, false, "body too large\n");
-    co_return false;
-  }
-  if (store_error != 0) {  // the rest of the body was not read: the connection ends
-    co_await send(socket, status_of_store_error(store_error), version, false,
-                  std::generic_category().message(store_error) + "\n");
-    co_return false;
-  }
-
-  for (int attempt = 0;; ++attempt) {
-    if (server_names) name = random_name();
-    try {
-      co_await destination->publish(name);
-      break;
-    } catch (const std::system_error& e) {
-      if (e.code().value() == ECANCELED) throw;
-      store_error = e.code().value();
-    }
-    if (!(store_error == EEXIST && server_names && attempt < 8)) {
-      co_await send(socket, status_of_store_error(store_error), version, keep_alive,
-                    std::generic_category().message(store_error) + "\n");
-      co_return keep_alive;
+/// Whether every Transfer-Encoding field together names `chunked` alone, the one coding
+/// this server decodes (RFC 9112 §6.1: 501 for any other).
+bool codings_understood(const http::request<http::buffer_body>& request) {
+  int codings = 0;
+  bool chunked = false;
+  const auto [first, last] = request.equal_range(http::field::transfer_encoding);
+  for (auto field = first; field != last; ++field) {
+    std::string_view list = field->value();
+    while (!list.empty()) {
+      const std::size_t comma = list.find(',');
+      std::string_view coding = list.substr(0, comma);
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t'))
+        coding.remove_prefix(1);
+      while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
+        coding.remove_suffix(1);
+      if (coding.empty()) continue;
+      ++codings;
+      chunked = boost::beast::iequals(coding, "chunked");
     }
   }
-  char answer[96];
-  std::snprintf(answer, sizeof answer, "size %" PRIu64 " hash %016" PRIx64 "\n", got.size,
-                got.hash);
-  co_await send(socket, http::status::created, version, keep_alive, answer, "/" + name);
-  co_return keep_alive;
+  return codings == 0 || (codings == 1 && chunked);
 }
 
-/// GET /name: the stored file, read through `files` chunk by chunk.
-net::awaitable<bool> send_file(tcp::socket& socket, std::span<std::byte> chunk,
-                               unsigned version, bool keep_alive, storage& files,
-                               std::string name) {
-  tempfile::unique_fd file;
-  int error = 0;
-  try {
-    file = co_await files.open(name);
-  } catch (const std::system_error& e) {
-    if (e.code().value() == ECANCELED) throw;
-    error = e.code().value();
-  }
-  if (error != 0) {
-    const auto status = error == ENOENT ? http::status::not_found : http::status::internal_server_error;
-    co_await send(socket, status, version, keep_alive, std::generic_category().message(error) + "\n");
-    co_return keep_alive;
-  }
-  struct stat about;
-  if (::fstat(file.get(), &about) != 0) throw std::system_error(errno, std::generic_category(), "fstat");
-  const auto size = static_cast<std::uint64_t>(about.st_size);
-
-  http::response<http::empty_body> head(http::status::ok, version);
-  head.set(http::field::content_type, "application/octet-stream");
-  head.content_length(size);
-  head.keep_alive(keep_alive);
-  http::response_serializer<http::empty_body> header(head);
-  co_await http::async_write_header(socket, header, use_awaitable);
-  for (std::uint64_t sent = 0; sent < size;) {
-    const std::size_t n = co_await files.read(file.get(), chunk, sent);
-    // A stored file never changes (publishing is atomic): shorter means it was removed
-    // and truncated under us; the announced length cannot be honoured.
-    if (n == 0) co_return false;
-    co_await net::async_write(socket, net::buffer(chunk.data(), n), use_awaitable);
-    sent += n;
-  }
-  co_return keep_alive;
+/// Waits for the request's first bytes: a new connection's within --header-timeout, the
+/// next one on a kept-alive connection within --idle-timeout. False if the client closed.
+net::awaitable<bool> await_request(session& s, bool first) {
+  if (s.buffer.size() != 0) co_return true;  // pipelined
+  s.stream.expires_after(first ? s.settings.header_timeout : s.settings.idle_timeout);
+  auto [error, n] = co_await s.stream.async_read_some(
+      s.buffer.prepare(boost::beast::read_size(s.buffer, chunk_size)), with_error);
+  if (error == boost::beast::error::timeout || error == net::error::operation_aborted)
+    throw boost::system::system_error(error);
+  s.buffer.commit(n);
+  co_return !error;
 }
 
-bool is_parse_error(const boost::system::error_code& error) {
-  return error.category() == make_error_code(http::error::bad_method).category();
+/// A refusal: the connection ends with it (whatever body came is not read).
+net::awaitable<bool> refuse(session& s, http::status status, unsigned version, std::string why,
+                            extra_field field = {}) {
+  co_await send(s, status, version, false, std::move(why), field);
+  co_return false;
 }
 
 }  // namespace
 
-net::awaitable<bool> answer_one(tcp::socket& socket, boost::beast::flat_buffer& buffer,
-                                std::span<std::byte> chunk, const config& settings,
-                                storage& files) {
+bool is_parse_error(const boost::system::error_code& error) {
+  if (error.category() != make_error_code(http::error::bad_method).category()) return false;
+  switch (static_cast<http::error>(error.value())) {
+    case http::error::end_of_stream:    // closed between requests
+    case http::error::partial_message:  // closed mid-request
+    case http::error::need_more:
+    case http::error::need_buffer:
+    case http::error::end_of_chunk:
+    case http::error::stale_parser:
+    case http::error::short_read:
+      return false;
+    default:
+      return true;
+  }
+}
+
+net::awaitable<bool> answer_one(session& s, bool first) {
+  if (!co_await await_request(s, first)) co_return false;
   request_parser parser;
-  parser.body_limit(settings.max_body);
-  auto [error, ignored] = co_await http::async_read_header(socket, buffer, parser, with_error);
-  if (error == http::error::body_limit) {
-    co_await send(socket, http::status::payload_too_large, 11, false, "body too large\n");
-    co_return false;
-  }
-  if (error == net::error::operation_aborted) throw boost::system::system_error(error);
-  if (error && is_parse_error(error) && error != http::error::end_of_stream) {
-    co_await send(socket, http::status::bad_request, 11, false, "bad request\n");
-    co_return false;
-  }
+  parser.body_limit(s.settings.max_body);
+  s.stream.expires_after(s.settings.header_timeout);
+  auto [error, ignored] = co_await http::async_read_header(s.stream, s.buffer, parser, with_error);
+  if (error == http::error::body_limit)
+    co_return co_await refuse(s, http::status::payload_too_large, 11, "body too large\n");
+  if (error == boost::beast::error::timeout || error == net::error::operation_aborted)
+    throw boost::system::system_error(error);
+  // Bytes that end before a request does are answered too: a client that sent more body
+  // than it announced learns that the rest was not taken as a request.
+  if (is_parse_error(error) || error == http::error::partial_message)
+    co_return co_await refuse(s, http::status::bad_request, 11, "bad request\n");
   if (error) co_return false;  // closed or reset by the client
 
   const auto& request = parser.get();
+  const unsigned version = request.version();
+  if (!host_ok(request))
+    co_return co_await refuse(s, http::status::bad_request, version, "one Host field needed\n");
+  if (!codings_understood(request))
+    co_return co_await refuse(s, http::status::not_implemented, version,
+                              "only the chunked transfer coding is understood\n");
+
   const std::string_view target = request.target();
-  const std::string_view name = target.substr(target.empty() ? 0 : 1);
+  const http::verb method = request.method();
   const bool has_body = request.chunked() || request.has_content_length();
-  if (request.method() == http::verb::get && target == "/health" && !has_body) {
-    co_await send(socket, http::status::ok, request.version(), request.keep_alive(), "ok\n");
-    co_return request.keep_alive();
+  const bool keep_alive = request.keep_alive();
+  if (target == "/health" || target == "/metrics") {  // not storable names
+    if (method != http::verb::get)
+      co_return co_await refuse(s, http::status::method_not_allowed, version, "GET only\n",
+                                {http::field::allow, "GET"});
+    if (has_body) co_return co_await refuse(s, http::status::bad_request, version, "no body\n");
+    // Chosen before the co_await: g++ 12 destroys a conditional's temporary twice there.
+    std::string body = target == "/health" ? "ok\n" : s.counters.render();
+    co_await send(s, http::status::ok, version, keep_alive, std::move(body),
+                  {http::field::content_type, "text/plain; version=0.0.4"});
+    co_return keep_alive;
   }
-  if (request.method() == http::verb::post && target == "/")
-    co_return co_await store_upload(socket, buffer, chunk, parser, files, "");
-  if (target.starts_with('/') && valid_name(name)) {
-    if (request.method() == http::verb::put)
-      co_return co_await store_upload(socket, buffer, chunk, parser, files, std::string(name));
-    if (request.method() == http::verb::get && !has_body)
-      co_return co_await send_file(socket, chunk, request.version(), request.keep_alive(),
-                                   files, std::string(name));
+  if (target == "/") {
+    if (method == http::verb::post) co_return co_await store_upload(s, parser, "");
+    co_return co_await refuse(s, http::status::method_not_allowed, version, "POST only\n",
+                              {http::field::allow, "POST"});
   }
-  // Whatever body came with it is not read: the connection ends with the answer.
-  co_await send(socket, http::status::bad_request, request.version(), false, "bad request\n");
-  co_return false;
+  const std::string_view name = target.substr(target.empty() ? 0 : 1);
+  if (!target.starts_with('/') || !valid_name(name))
+    co_return co_await refuse(s, http::status::bad_request, version, "bad request\n");
+  if (method == http::verb::put) co_return co_await store_upload(s, parser, std::string(name));
+  if (method != http::verb::get)
+    co_return co_await refuse(s, http::status::method_not_allowed, version, "GET or PUT\n",
+                              {http::field::allow, "GET, PUT"});
+  if (has_body) co_return co_await refuse(s, http::status::bad_request, version, "no body\n");
+  co_return co_await send_file(s, version, keep_alive, std::string(name));
 }
 
 }  // namespace upload_server

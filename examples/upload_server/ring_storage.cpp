@@ -1,6 +1,6 @@
 // The library's storage: each upload is a spooled_temporary_file charged to one
-// spool_budget of --max-memory bytes (past it, an O_TMPFILE in the store), published with
-// link, durably with --durable.
+// spool_budget of --max-memory bytes shared by every shard (past it, an O_TMPFILE in the
+// store), published with link, durably with --durable.
 
 #include <fcntl.h>
 
@@ -19,7 +19,7 @@ using tempfile::task;
 using tempfile::asio::async_run;
 
 task<int> open_at(io_ring& ring, int dir, std::string name) {
-  co_return co_await tempfile::ops::openat(ring, dir, name.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  co_return co_await tempfile::ops::openat(ring, dir, name.c_str(), stored_file_flags, 0);
 }
 
 task<std::size_t> read_at(io_ring& ring, int fd, std::span<std::byte> buffer,
@@ -29,12 +29,14 @@ task<std::size_t> read_at(io_ring& ring, int fd, std::span<std::byte> buffer,
 
 class ring_upload final : public upload {
  public:
-  ring_upload(io_ring& ring, const config& settings, tempfile::spool_budget& memory)
+  ring_upload(io_ring& ring, const config& settings, tempfile::spool_budget& memory,
+              std::filesystem::path store)
       : ring_(ring),
-        store_(settings.store),
+        store_(std::move(store)),
         spool_(ring, tempfile::options()
-                         .dir(settings.store)
+                         .dir(store_)
                          .memory_budget(memory)
+                         .buffering(rolled_over_buffer)
                          .durable(settings.durable)) {}
 
   net::awaitable<void> append(std::span<const std::byte> data) override {
@@ -45,7 +47,12 @@ class ring_upload final : public upload {
     co_await async_run(ring_, spool_.link(store_ / name), net::use_awaitable);
   }
 
+
  private:
+  /// A rolled-over upload's buffer lies outside the memory budget: kept to one chunk (and
+  /// no write-behind) so that many uploads on disk at once pin little memory each.
+  static constexpr long rolled_over_buffer = 64 << 10;
+
   io_ring& ring_;
   std::filesystem::path store_;
   tempfile::spooled_temporary_file spool_;
@@ -53,19 +60,17 @@ class ring_upload final : public upload {
 
 class ring_storage final : public storage {
  public:
-  ring_storage(io_ring& ring, const config& settings)
-      : ring_(ring),
-        settings_(settings),
-        store_(open_store(settings.store)),
-        memory_(settings.max_memory) {}
+  ring_storage(io_ring& ring, tempfile::spool_budget& memory, const config& settings,
+               int store_dir)
+      : storage(store_dir), ring_(ring), settings_(settings), memory_(memory) {}
 
   std::unique_ptr<upload> begin_upload() override {
-    return std::make_unique<ring_upload>(ring_, settings_, memory_);
+    return std::make_unique<ring_upload>(ring_, settings_, memory_, store_path());
   }
 
   net::awaitable<tempfile::unique_fd> open(std::string name) override {
     co_return tempfile::unique_fd(
-        co_await async_run(ring_, open_at(ring_, store_.get(), name), net::use_awaitable));
+        co_await async_run(ring_, open_at(ring_, store_dir_, name), net::use_awaitable));
   }
 
   net::awaitable<std::size_t> read(int fd, std::span<std::byte> buffer,
@@ -76,14 +81,14 @@ class ring_storage final : public storage {
  private:
   io_ring& ring_;
   const config& settings_;
-  tempfile::unique_fd store_;
-  tempfile::spool_budget memory_;
+  tempfile::spool_budget& memory_;
 };
 
 }  // namespace
 
-std::unique_ptr<storage> make_ring_storage(io_ring& ring, const config& settings) {
-  return std::make_unique<ring_storage>(ring, settings);
+std::unique_ptr<storage> make_ring_storage(io_ring& ring, tempfile::spool_budget& memory,
+                                           const config& settings, int store_dir) {
+  return std::make_unique<ring_storage>(ring, memory, settings, store_dir);
 }
 
 }  // namespace upload_server

@@ -1,10 +1,15 @@
 #pragma once
 // Where the server's bytes go: an upload's body until it is published, and stored files
-// read back. Two implementations: the library's (spooled files on an io_ring driven by the
-// io_context) and a synchronous one (blocking write/fsync in the handler, the --sync mode);
-// a third, --discard, stores nothing and measures the HTTP side alone.
+// read back, all relative to one descriptor of the store directory (renamed or replaced
+// under the server, the store stays the directory it opened). Implementations: the
+// library's (spooled files on an io_ring driven by the io_context), a synchronous one
+// (blocking write/fsync in the handler, --sync), Boost.Asio's own io_uring files
+// (--storage asio-file), and --discard, which stores nothing and measures HTTP alone.
+
+#include <fcntl.h>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <tempfile/unique_fd.hpp>
 
@@ -19,6 +24,7 @@
 
 namespace tempfile {
 class io_ring;
+class spool_budget;
 }
 
 namespace upload_server {
@@ -35,26 +41,45 @@ class upload {
   virtual net::awaitable<void> publish(std::string name) = 0;
 };
 
+/// How a stored file is opened: a symlink is not followed (ELOOP) and a FIFO does not block
+/// the open; the caller serves regular files only.
+constexpr int stored_file_flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+
 /// The store directory and the I/O on it.
 class storage {
  public:
+  explicit storage(int store_dir) : store_dir_(store_dir) {}
   virtual ~storage() = default;
   virtual std::unique_ptr<upload> begin_upload() = 0;
-  /// Opens stored file `name` for reading; `std::system_error` ENOENT if there is none.
+  /// Opens stored file `name` with `stored_file_flags`; `std::system_error` ENOENT if there
+  /// is none.
   virtual net::awaitable<tempfile::unique_fd> open(std::string name) = 0;
   /// Reads from `fd` at `offset`; 0 at end of file.
   virtual net::awaitable<std::size_t> read(int fd, std::span<std::byte> buffer,
                                            std::uint64_t offset) = 0;
+  /// Whether the store holds `name` already (of any type): a PUT refused before its body.
+  bool taken(const std::string& name) const;
+
+ protected:
+  /// The store as a path the kernel resolves through the store's descriptor.
+  std::filesystem::path store_path() const;
+
+  const int store_dir_;
 };
 
-/// Spooled temporary files and ops on `ring`, which must be attached to the io_context.
-std::unique_ptr<storage> make_ring_storage(tempfile::io_ring& ring, const config& settings);
-/// Blocking system calls in the handlers.
-std::unique_ptr<storage> make_sync_storage(const config& settings);
+/// Spooled temporary files charged to `memory` and ops on `ring`, which must be attached to
+/// the io_context running the server.
+std::unique_ptr<storage> make_ring_storage(tempfile::io_ring& ring, tempfile::spool_budget& memory,
+                                           const config& settings, int store_dir);
+/// Blocking system calls in the handlers; any number of threads may share it.
+std::unique_ptr<storage> make_sync_storage(const config& settings, int store_dir);
+/// boost::asio::stream_file on `context` (io_uring reads and writes).
+std::unique_ptr<storage> make_asio_file_storage(net::io_context& context, const config& settings,
+                                                int store_dir);
 /// Stores nothing: what HTTP alone costs, for benchmarks.
-std::unique_ptr<storage> make_discard_storage();
+std::unique_ptr<storage> make_discard_storage(int store_dir);
 
-/// Opens the store directory (O_DIRECTORY): fsynced after a durable publish.
+/// Opens the store directory (O_DIRECTORY), once for every storage of the server.
 tempfile::unique_fd open_store(const std::filesystem::path& store);
 
 }  // namespace upload_server

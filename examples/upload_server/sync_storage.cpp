@@ -1,11 +1,12 @@
 // The --sync storage: what adopting a synchronous temp-file library looks like. The same
 // spooling (uploads together hold up to --max-memory bytes in memory, an upload past that
 // goes to an O_TMPFILE in the store) with blocking write, fsync and linkat calls made
-// inside the handlers.
+// inside the handlers. One instance serves every shard.
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <string>
 #include <system_error>
@@ -22,14 +23,13 @@ namespace {
 
 class sync_upload final : public upload {
  public:
-  sync_upload(const config& settings, int store_fd, std::size_t& memory_used)
+  sync_upload(const config& settings, int store_fd, std::atomic<std::size_t>& memory_used)
       : settings_(settings), store_fd_(store_fd), memory_used_(memory_used) {}
   ~sync_upload() override { memory_used_ -= memory_.size(); }
 
   net::awaitable<void> append(std::span<const std::byte> data) override {
-    if (!file_ && memory_used_ + data.size() <= settings_.max_memory) {
+    if (!file_ && charge(data.size())) {
       memory_.insert(memory_.end(), data.begin(), data.end());
-      memory_used_ += data.size();
       co_return;
     }
     spill();
@@ -47,6 +47,13 @@ class sync_upload final : public upload {
   }
 
  private:
+  /// Adds `bytes` to the memory all uploads hold unless that passes --max-memory.
+  bool charge(std::size_t bytes) {
+    if (memory_used_.fetch_add(bytes) + bytes <= settings_.max_memory) return true;
+    memory_used_ -= bytes;
+    return false;
+  }
+
   void spill() {
     if (file_) return;
     file_.reset(::openat(store_fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
@@ -70,7 +77,7 @@ class sync_upload final : public upload {
 
   const config& settings_;
   int store_fd_;
-  std::size_t& memory_used_;  // by all uploads together
+  std::atomic<std::size_t>& memory_used_;  // by all uploads together
   std::vector<std::byte> memory_;
   tempfile::unique_fd file_;
   std::uint64_t size_ = 0;
@@ -78,15 +85,15 @@ class sync_upload final : public upload {
 
 class sync_storage final : public storage {
  public:
-  explicit sync_storage(const config& settings)
-      : settings_(settings), store_(open_store(settings.store)) {}
+  sync_storage(const config& settings, int store_dir)
+      : storage(store_dir), settings_(settings) {}
 
   std::unique_ptr<upload> begin_upload() override {
-    return std::make_unique<sync_upload>(settings_, store_.get(), memory_used_);
+    return std::make_unique<sync_upload>(settings_, store_dir_, memory_used_);
   }
 
   net::awaitable<tempfile::unique_fd> open(std::string name) override {
-    tempfile::unique_fd fd(::openat(store_.get(), name.c_str(), O_RDONLY | O_CLOEXEC));
+    tempfile::unique_fd fd(::openat(store_dir_, name.c_str(), stored_file_flags));
     if (!fd) fail("open", settings_.store / name);
     co_return fd;
   }
@@ -102,20 +109,13 @@ class sync_storage final : public storage {
 
  private:
   const config& settings_;
-  tempfile::unique_fd store_;
-  std::size_t memory_used_ = 0;
+  std::atomic<std::size_t> memory_used_{0};
 };
 
 }  // namespace
 
-std::unique_ptr<storage> make_sync_storage(const config& settings) {
-  return std::make_unique<sync_storage>(settings);
-}
-
-tempfile::unique_fd open_store(const std::filesystem::path& store) {
-  tempfile::unique_fd fd(::open(store.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) fail("open", store);
-  return fd;
+std::unique_ptr<storage> make_sync_storage(const config& settings, int store_dir) {
+  return std::make_unique<sync_storage>(settings, store_dir);
 }
 
 }  // namespace upload_server
