@@ -82,4 +82,11 @@ class watchdog {
   std::thread thread_;
 };
 
+/// Runs `context` until it has nothing left to do; false if `limit` passed first.
+inline bool runs_out_within(net::io_context& context, std::chrono::seconds limit) {
+  const watchdog dog(context, limit);
+  context.run();
+  return !dog.fired();
+}
+
 }  // namespace test::asio
