@@ -290,6 +290,7 @@ TEST_CASE("durable publishing syncs the data, then makes the name, then syncs th
 TEST_CASE("a publish failing at any step leaves no name behind and keeps the data",
           "[publish][durable][fault]") {
   io_ring ring;
+  const int fds_before = test::open_fds();
   for (const way w : all_ways) {
     for (const std::string& step : durable_steps(w)) {
       if (step == "fsync directory") continue;  // the name exists by then: below
@@ -304,9 +305,11 @@ TEST_CASE("a publish failing at any step leaves no name behind and keeps the dat
                                      options().durable(true)));
       }
       CHECK(result.error == EIO);
+      CHECK(result.message.find(dir.path().string()) != std::string::npos);  // names the path
       CHECK(result.kept == payload);
       CHECK(test::slurp(target) == "old contents");
       CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
+      CHECK(test::open_fds() == fds_before);
     }
   }
 }
@@ -323,6 +326,7 @@ TEST_CASE("a failed directory sync is reported; the name is there, whole", "[pub
                                    options().durable(true)));
     }
     CHECK(result.error == EIO);
+    CHECK(result.message.find(dir.path().string()) != std::string::npos);
     CHECK(test::slurp(dir / "published") == payload);
     CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
   }
