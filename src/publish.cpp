@@ -21,6 +21,7 @@
 #include <tempfile/publish_trace.hpp>
 #include <tempfile/tempdir.hpp>
 
+#include "direct_slots.hpp"
 #include "proc_fd.hpp"
 #include "random_name.hpp"
 
@@ -264,6 +265,38 @@ bool on_other_filesystem(int fd, const fs::path& dir) {
          file.st_dev != directory.st_dev;
 }
 
+/// Closes direct descriptor `slot`.
+auto close_direct(io_ring& ring, unsigned slot) {
+  return make_checked_op<int>(ring, {"close"},
+                              [=](io_uring_sqe& s) { io_uring_prep_close_direct(&s, slot); });
+}
+
+/// `sync_directory` as one linked chain on direct descriptor `slot` (a direct open takes no
+/// O_CLOEXEC: the descriptor is the ring's, never the process's): open, fsync, close.
+task<void> sync_directory_direct(io_ring& ring, fs::path dir, unsigned slot) {
+  auto open = make_checked_op<int>(ring, {"openat", AT_FDCWD, dir.c_str()}, [&dir, slot](io_uring_sqe& s) {
+    io_uring_prep_openat_direct(&s, AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY, 0, slot);
+  });
+  auto sync = make_checked_op<int>(ring, {"fsync"}, [=](io_uring_sqe& s) {
+    io_uring_prep_fsync(&s, static_cast<int>(slot), 0);
+    s.flags |= IOSQE_FIXED_FILE;
+  });
+  auto close = close_direct(ring, slot);
+  begin_chained_step("fsync directory", sync);
+  linked_ops chain(open, 0, sync);
+  chain.add(0, close);
+  co_await chain;
+  (void)open.await_resume();  // throws naming the directory
+  const int synced = linked_ops::result(sync);
+  if (synced < 0) {  // the close never ran: the slot still holds the directory
+    try {
+      co_await close_direct(ring, slot);
+    } catch (const std::system_error&) {  // the failed sync is what to report
+    }
+  }
+  check_sync(synced, false, dir);
+}
+
 /// Whether a durable publish of `fd` at `target` must copy: found before syncing, so that
 /// only the copy is synced. EXDEV may still follow (a bind mount shares its device), and a
 /// copy with it.
@@ -316,6 +349,11 @@ task<unique_fd> move_file(io_ring& ring, int fd, fs::path source, fs::path targe
 }
 
 task<void> sync_directory(io_ring& ring, fs::path dir) {
+  lent_slot slot(ring);
+  if (slot) {
+    co_await sync_directory_direct(ring, dir, *slot);
+    co_return;
+  }
   unique_fd directory(co_await ops::openat(ring, AT_FDCWD, dir.c_str(),
                                            O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
   begin_step("fsync directory", dir);
