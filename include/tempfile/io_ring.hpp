@@ -183,7 +183,7 @@ class io_ring {
     return true;
   }
   void count_in_flight(detail::ring_op& placed) noexcept;
-  /// Leaves the op its ring and scope count as in flight (for a pair, its leader).
+  /// Leaves the op its ring and scope count as in flight (for a chain, its first).
   void count_reaped(detail::ring_op& placed) noexcept;
   static void place(detail::ring_op& op, io_uring_sqe& sqe) noexcept {
     if (op.injected_error_)
