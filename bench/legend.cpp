@@ -32,7 +32,8 @@ constexpr std::array legends = {
                     "for the same journal commits (bench/README.md, \"Durable publishing\")"},
     scenario_legend{"seqwrite",
                     "one write call per op into a temporary_file (256 KiB buffer, two "
-                    "written behind) vs pwrite, fwrite, and the fastest pwrite chunk (best)",
+                    "written behind) vs pwrite, fwrite, the fastest pwrite chunk (best), and "
+                    "raw liburing of the same design (256 KiB buffers, two written behind)",
                     "against the best chunk: each small call is copied into the buffer, then "
                     "by the kernel on an io-wq worker that wakes the writer and frees pages "
                     "across CPUs, where one large pwrite copies once (bench/README.md, "

@@ -335,49 +335,38 @@ task<void> buffered_file::close() {
     co_return;
   }
   co_await settle_write_behind();
-  std::optional<int> close_result;  // set once the close has run
-  if (buffer_.dirty()) {
-    // The last bytes and the close go to the kernel as one linked pair: one round trip, and
-    // a failed or short write cancels the close, so the file stays open with its data.
-    std::span<const std::byte> rest = buffer_.bytes();
+  // The last bytes, the close and the removal of the name go to the kernel as one linked
+  // chain: one round trip, and a failed or short write cancels the rest, so the file stays
+  // open with its data.
+  const char* remove = removal_ == removal::on_close ? removal_path_.c_str() : nullptr;
+  detail::close_chain::results done{};
+  for (;;) {
+    std::span<const std::byte> rest;
     std::int64_t offset = buffer_.offset();
+    if (buffer_.dirty()) rest = buffer_.bytes();
     if (rest.size() > detail::max_transfer) {  // one write carries at most this: head first
       const std::size_t head = rest.size() - detail::max_transfer;
       co_await write_all(rest.first(head), offset);
       rest = rest.subspan(head);
       offset += static_cast<std::int64_t>(head);
     }
-    const auto [written, closed] = co_await detail::write_then_close_op(
-        ring(), fd_, rest, static_cast<std::uint64_t>(offset));
-    if (closed != -ECANCELED) {
-      fd_.release();  // the kernel closed it
-      close_result = closed;
-    } else if (written < 0) {
-      fail(-written, "write");
-    } else {  // short: finish the write, then close on its own
-      co_await write_all(rest.subspan(static_cast<std::size_t>(written)), offset + written);
-    }
+    done = co_await detail::close_chain(ring(), fd_, rest, static_cast<std::uint64_t>(offset),
+                                        remove);
+    if (done.closed != -ECANCELED) break;
+    if (done.written < 0) fail(-done.written, "write");
+    // Short: finish the write, then close without the buffer.
+    co_await write_all(rest.subspan(static_cast<std::size_t>(done.written)), offset + done.written);
+    buffer_.forget();
   }
   closed_ = true;
   buffer_.release();
   behind_.clear();
-  int error = 0;
-  bool deleting = false;
-  try {
-    if (!close_result) close_result = co_await detail::close_op(ring(), fd_);
-    if (*close_result < 0) {
-      error = -*close_result;
-    } else if (removal_ == removal::on_close) {
-      deleting = true;
-      removal_ = removal::kept;  // removed now, whatever the outcome
-      co_await ops::unlinkat(ring(), AT_FDCWD, removal_path_.c_str(), 0);
-    }
-  } catch (const std::system_error& e) {
-    error = e.code().value();
-  }
+  // A failed close leaves the name to the destructor.
+  if (done.closed < 0) fail(-done.closed, "close");
+  if (!remove) co_return;
+  removal_ = removal::kept;  // removed now
   // A name someone else already removed or renamed is not an error (as in Python 3.12).
-  if (deleting && error == ENOENT) co_return;
-  if (error) fail(error, deleting ? "delete" : "close");
+  if (done.removed < 0 && done.removed != -ENOENT) fail(-done.removed, "delete");
 }
 
 void buffered_file::close_detached() {

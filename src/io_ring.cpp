@@ -60,6 +60,12 @@ constexpr required_feature required_features[] = {
 
 thread_local std::string_view simulated_missing_feature;
 
+struct simulated_failure {
+  unsigned opcode;
+  int error;
+};
+thread_local simulated_failure simulated_chain_failure{};
+
 // The user_data of the poll that wakes a blocked ring when a task is posted.
 constexpr char wake_tag = 0;
 
@@ -67,14 +73,18 @@ constexpr char wake_tag = 0;
   throw std::system_error(err, std::generic_category(), "io_uring unavailable: " + what);
 }
 
-// A linked pair of ops needs two SQEs in one submission.
-constexpr unsigned min_entries = 2;
+// A linked chain needs all its SQEs in one submission.
+constexpr unsigned min_entries = detail::linked_ops::max_chain;
+
+// IORING_NOP_INJECT_RESULT (Linux 6.10; newer than liburing 2.3's headers).
+constexpr unsigned nop_inject_result = 1u << 0;
 
 int setup(io_uring& ring, const ring_options& options) {
+  const unsigned entries = std::max(options.entries, min_entries);
   io_uring_params base{};
   if (options.cq_entries != 0) {
     base.flags |= IORING_SETUP_CQSIZE;
-    base.cq_entries = options.cq_entries;
+    base.cq_entries = std::max(options.cq_entries, entries);  // the kernel wants no fewer
   }
   unsigned wanted = IORING_SETUP_SINGLE_ISSUER;
   if (options.sqpoll)
@@ -89,7 +99,7 @@ int setup(io_uring& ring, const ring_options& options) {
   for (unsigned flags : {wanted, wanted & ~IORING_SETUP_DEFER_TASKRUN, wanted & ~optional}) {
     io_uring_params params = base;
     params.flags |= flags;
-    rc = io_uring_queue_init_params(std::max(options.entries, min_entries), &ring, &params);
+    rc = io_uring_queue_init_params(entries, &ring, &params);
     if (rc != -EINVAL) break;
   }
   return rc;
@@ -101,6 +111,11 @@ namespace detail {
 
 void simulate_missing_ring_feature(std::string_view name) noexcept {
   simulated_missing_feature = name;
+}
+
+void simulate_chain_failure(unsigned opcode, int error) noexcept {
+  simulated_chain_failure.opcode = opcode;
+  simulated_chain_failure.error = error;
 }
 
 spawned_promise::spawned_promise(io_ring& ring, task<void>&) noexcept : ring_(ring) {
@@ -292,7 +307,7 @@ void io_ring::arm_wake() {
 
 void io_ring::fill_from_backlog() {
   while (!backlog_.empty() && in_flight_ < max_in_flight_) {
-    const unsigned sqes = backlog_.front()->follower_ ? 2 : 1;
+    const unsigned sqes = backlog_.front()->chain_length();
     if (io_uring_sq_space_left(&ring_) < sqes) {
       enter(0);  // SQ full: hand it to the kernel and go on filling
       if (io_uring_sq_space_left(&ring_) < sqes) return;
@@ -303,15 +318,28 @@ void io_ring::fill_from_backlog() {
 }
 
 bool io_ring::try_place_linked(detail::ring_op& leader) noexcept {
-  // Both SQEs go into the same submission, or the link would dangle at its end. The pair
-  // posts one CQE (see linked_ops), so it takes one CQ slot.
-  if (in_flight_ >= max_in_flight_ || io_uring_sq_space_left(&ring_) < 2) return false;
-  io_uring_sqe* first = io_uring_get_sqe(&ring_);
-  place(leader, *first);
-  first->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
-  place(*leader.follower_, *io_uring_get_sqe(&ring_));
+  // Every SQE goes into the same submission, or the link would dangle at its end. The
+  // chain posts one CQE (see linked_ops), so it takes one CQ slot.
+  if (in_flight_ >= max_in_flight_ || io_uring_sq_space_left(&ring_) < leader.chain_length())
+    return false;
+  const simulated_failure simulated = simulated_chain_failure;
+  leader.for_each_in_chain([&](detail::ring_op& link) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    place(link, *sqe);
+    if (simulated.error != 0 && sqe->opcode == simulated.opcode) {
+      detail::fail_in_kernel(link, simulated.error);
+      prepare_injected_failure(link, *sqe);
+    }
+    if (link.follower_) sqe->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+  });
   count_in_flight(leader);
   return true;
+}
+
+void io_ring::prepare_injected_failure(const detail::ring_op& op, io_uring_sqe& sqe) noexcept {
+  io_uring_prep_nop(&sqe);
+  sqe.rw_flags = static_cast<int>(nop_inject_result);
+  sqe.len = static_cast<unsigned>(-static_cast<int>(op.injected_error_));
 }
 
 void io_ring::count_in_flight(detail::ring_op& placed) noexcept {
@@ -329,17 +357,20 @@ void io_ring::count_reaped(detail::ring_op& placed) noexcept {
 }
 
 void io_ring::complete_linked(detail::ring_op& op) noexcept {
-  detail::ring_op& leader = op.leader_ ? *op.leader_ : op;
-  detail::ring_op& follower = *leader.follower_;
-  // The leader posts only when it fails or falls short, and then the follower never runs;
-  // when the follower posts, the leader completed fully (its preset result stands).
-  if (&op == &leader) follower.result_ = -ECANCELED;
-  leader.stage_ = follower.stage_ = detail::ring_op::stage::completed;
-  if (follower.waiting_) {
-    ready_.push_back({{}, &follower});
-  } else {  // abandoned: nobody will resume the pair
-    leader.discard_result();
-    follower.discard_result();
+  // Only the first op that fails (or falls short) posts, or else the last: the ops before
+  // `op` completed fully (their preset results stand), those after it never ran.
+  detail::ring_op& leader = op.chain_head();
+  bool after = false;
+  leader.for_each_in_chain([&](detail::ring_op& link) {
+    if (after) link.result_ = -ECANCELED;
+    if (&link == &op) after = true;
+    link.stage_ = detail::ring_op::stage::completed;
+  });
+  detail::ring_op& resumer = leader.chain_tail();
+  if (resumer.waiting_) {
+    ready_.push_back({{}, &resumer});
+  } else {  // abandoned: nobody will resume the chain
+    leader.for_each_in_chain([](detail::ring_op& link) { link.discard_result(); });
   }
 }
 
@@ -388,11 +419,10 @@ void io_ring::reap() {
     count_reaped(op->leader_ ? *op->leader_ : *op);
     op->result_ = cqe->res;
     if (detaching_) {  // the ring is going away: the awaiter must never call back
-      for (detail::ring_op* cut : {op, op->leader_, op->follower_}) {
-        if (!cut) continue;
-        cut->ring_ = nullptr;
-        cut->waiting_ = {};
-      }
+      op->chain_head().for_each_in_chain([](detail::ring_op& cut) {
+        cut.ring_ = nullptr;
+        cut.waiting_ = {};
+      });
     }
     if (op->leader_ || op->follower_) {
       complete_linked(*op);
@@ -417,12 +447,12 @@ io_uring_sqe* io_ring::internal_sqe() {
 }
 
 void io_ring::abandon(detail::ring_op& op) noexcept {
-  // `op` is a single op or a linked pair's leader; the loop resumes `resumer`'s waiter.
+  // `op` is a single op or a chain's first; the loop resumes `resumer`'s waiter.
   using stage = detail::ring_op::stage;
-  detail::ring_op& resumer = op.follower_ ? *op.follower_ : op;
+  detail::ring_op& resumer = op.chain_tail();
   resumer.waiting_ = {};
   switch (op.stage_) {
-    case stage::backlogged:  // a pair's follower was never placed
+    case stage::backlogged:  // a chain's followers were never placed
       backlog_.erase(op);
       break;
     case stage::completed:  // queued for resumption: drop the entry
@@ -433,42 +463,41 @@ void io_ring::abandon(detail::ring_op& op) noexcept {
     case stage::held:  // its scope was cancelled: nobody will resume it
       op.scope_->held_.erase(op);
       break;
-    case stage::in_flight: {
-      // The kernel may still write into the op's buffers: cancel, then wait it out. For a
-      // pair, cancelling the leader fails the chain; a follower already running is near
-      // its CQE. Reaping the CQE with no waiter discards the results.
-      io_uring_sqe* cancel = internal_sqe();
-      io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(&op), 0);
-      io_uring_sqe_set_data(cancel, nullptr);
+    case stage::in_flight:
+      // The kernel may still write into the op's buffers: cancel, then wait it out. In a
+      // chain, whichever op is running is cancelled, which fails the rest; one the kernel
+      // cannot interrupt is near its CQE. Reaping the CQE with no waiter discards the results.
+      op.for_each_in_chain([this](detail::ring_op& link) {
+        io_uring_sqe* cancel = internal_sqe();
+        io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(&link), 0);
+        io_uring_sqe_set_data(cancel, nullptr);
+      });
       while (op.stage_ == stage::in_flight) {
         enter(1);
         reap();
       }
       break;
-    }
     case stage::prepared:
     case stage::consumed:
       break;
   }
-  for (detail::ring_op* part : {&op, op.follower_})
-    if (part && part->stage_ != stage::consumed) part->discard_result();  // closes a won fd
+  op.for_each_in_chain([](detail::ring_op& link) {
+    if (link.stage_ != stage::consumed) link.discard_result();  // closes a won fd
+  });
 }
 
 void io_ring::cancel_all_and_drain() noexcept {
   // Ops whose awaiters outlive the ring are cut loose: their destructors leave us alone.
   while (detail::ring_op* op = backlog_.pop_front()) {
-    for (detail::ring_op* cut : {op, op->follower_}) {
-      if (!cut) continue;
-      cut->ring_ = nullptr;
-      cut->discard_result();  // never ran
-    }
+    op->for_each_in_chain([](detail::ring_op& cut) {
+      cut.ring_ = nullptr;
+      cut.discard_result();  // never ran
+    });
   }
   for (auto* queue : {&ready_, &resuming_})
     for (const ready_entry& entry : *queue)
-      if (entry.op) {
-        entry.op->ring_ = nullptr;
-        if (entry.op->leader_) entry.op->leader_->ring_ = nullptr;  // completed with it
-      }
+      if (entry.op)  // a chain's ops completed with it
+        entry.op->chain_head().for_each_in_chain([](detail::ring_op& cut) { cut.ring_ = nullptr; });
   detaching_ = true;
   if (in_flight_ == 0 && !wake_armed_) return;
   io_uring_sqe* cancel = internal_sqe();

@@ -17,9 +17,8 @@ op_scope::entered::entered(io_ring& ring, op_scope& scope) noexcept
 op_scope::entered::~entered() { ring_.current_scope_ = outer_; }
 
 void op_scope::hold(ring_op& op) noexcept {
-  ring_op& leader = op.leader_ ? *op.leader_ : op;
-  leader.stage_ = ring_op::stage::held;
-  if (leader.follower_) leader.follower_->stage_ = ring_op::stage::held;
+  ring_op& leader = op.chain_head();
+  leader.for_each_in_chain([](ring_op& link) { link.stage_ = ring_op::stage::held; });
   held_.push_back(leader);
 }
 
@@ -30,7 +29,8 @@ void op_scope::cancel(io_ring& ring, std::coroutine_handle<> on_drained) {
   ring.backlog_.for_each([&](ring_op& op) {
     if (op.scope_ != this) return;
     ring.backlog_.erase(op);
-    op.result_ = -ECANCELED;  // a pair's leader holds its success result until placed
+    // A chain's ops hold their success results until placed.
+    op.for_each_in_chain([](ring_op& link) { link.result_ = -ECANCELED; });
     hold(op);
   });
   // Reaping may happen while the cancellations are queued (a full SQ): work on a copy.
@@ -38,9 +38,11 @@ void op_scope::cancel(io_ring& ring, std::coroutine_handle<> on_drained) {
   in_flight_.for_each([&](ring_op& op) { placed.push_back(&op); });
   for (ring_op* op : placed) {
     if (op->stage_ != ring_op::stage::in_flight) continue;
-    io_uring_sqe* sqe = ring.internal_sqe();
-    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(op), 0);
-    io_uring_sqe_set_data(sqe, nullptr);
+    op->for_each_in_chain([&ring](ring_op& link) {  // whichever of a chain is running
+      io_uring_sqe* sqe = ring.internal_sqe();
+      io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&link), 0);
+      io_uring_sqe_set_data(sqe, nullptr);
+    });
   }
   if (in_flight_.empty() && on_drained_) ring.ready_.push_back({std::exchange(on_drained_, {}), nullptr});
   ring.signal_poll_fd();  // an outside loop submits the cancellations at its next poll
@@ -49,16 +51,16 @@ void op_scope::cancel(io_ring& ring, std::coroutine_handle<> on_drained) {
 void op_scope::end(io_ring& ring) noexcept {
   if (!used_) return;
   const auto forget = [this](ring_op& op) {
-    for (ring_op* part : {&op, op.leader_, op.follower_})
-      if (part && part->scope_ == this) part->scope_ = nullptr;
+    op.chain_head().for_each_in_chain([this](ring_op& part) {
+      if (part.scope_ == this) part.scope_ = nullptr;
+    });
   };
   // What is left belongs to objects that outlive the tree (a file's write-behind).
   while (ring_op* op = in_flight_.pop_front()) forget(*op);
   while (ring_op* leader = held_.pop_front()) {
     forget(*leader);
-    ring_op& resumer = leader->follower_ ? *leader->follower_ : *leader;
-    leader->stage_ = resumer.stage_ = ring_op::stage::completed;
-    ring.ready_.push_back({{}, &resumer});
+    leader->for_each_in_chain([](ring_op& link) { link.stage_ = ring_op::stage::completed; });
+    ring.ready_.push_back({{}, &leader->chain_tail()});
   }
   for (auto* queue : {&ring.ready_, &ring.resuming_})
     for (const io_ring::ready_entry& entry : *queue)

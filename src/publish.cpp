@@ -21,6 +21,7 @@
 #include <tempfile/publish_trace.hpp>
 #include <tempfile/tempdir.hpp>
 
+#include "direct_slots.hpp"
 #include "proc_fd.hpp"
 #include "random_name.hpp"
 
@@ -47,32 +48,71 @@ void begin_step(const char* step, const fs::path& path) {
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-/// fdatasync of a file to publish (`datasync`) or fsync of a directory; errors name `path`.
-task<void> sync(io_ring& ring, int fd, bool datasync, fs::path path) {
-  begin_step(datasync ? "fdatasync" : "fsync directory", path);
-  int error = 0;
-  try {
-    co_await ops::fsync(ring, fd, datasync);
-  } catch (const std::system_error& e) {
-    error = e.code().value();
-  }
-  if (error)
-    throw std::system_error(error, std::generic_category(),
-                            (datasync ? "fdatasync before publishing at " : "fsync ") +
-                                path.string());
+/// Records `step` of a linked chain for a `publish_trace`; a failure a test injected there
+/// is made by the kernel, which breaks the chain at `op` as a real one would.
+void begin_chained_step(const char* step, ring_op& op) {
+  if (trace) trace->emplace_back(step);
+  if (failing_error != 0 && failing_step == step) fail_in_kernel(op, failing_error);
 }
 
-/// Links the file open as `fd` to `target`; throws what linkat says (EEXIST, EXDEV, …).
-/// Through the calling thread's /proc/thread-self/fd/N, or where /proc is not mounted,
-/// through `fd` itself with AT_EMPTY_PATH (which needs CAP_DAC_READ_SEARCH before Linux
-/// 6.10); ENOENT saying so when neither works.
-task<void> link_at(io_ring& ring, int fd, fs::path target) {
-  begin_step("linkat", target);
+/// Throws a failed sync (`result` < 0): the fdatasync of a file to publish (`datasync`) or
+/// the fsync of a directory, naming `path`.
+void check_sync(int result, bool datasync, const fs::path& path) {
+  if (result >= 0) return;
+  throw std::system_error(-result, std::generic_category(),
+                          (datasync ? "fdatasync before publishing at " : "fsync ") +
+                              path.string());
+}
+
+/// Awaits `publish` (`step`: an op giving the file open as `fd` the name `target`), after
+/// an fdatasync of `fd` linked before it when `sync_first`: the name appears only once the
+/// data is synced, and both take one round trip. Resuming throws the sync's failure, or
+/// what `publish` throws.
+template <class Publish>
+class synced_publish {
+ public:
+  synced_publish(io_ring& ring, int fd, const fs::path& target, bool sync_first,
+                 const char* step, Publish& publish)
+      : datasync_(ops::fsync(ring, fd, true)),
+        publish_(publish),
+        target_(target),
+        sync_first_(sync_first),
+        chain_(sync_first ? static_cast<ring_op&>(datasync_) : publish) {
+    if (sync_first) {
+      begin_chained_step("fdatasync", datasync_);
+      chain_.add(0, publish);
+    }
+    begin_chained_step(step, publish);
+  }
+
+  bool await_ready() const noexcept { return chain_.await_ready(); }
+  void await_suspend(std::coroutine_handle<> waiting) noexcept { chain_.await_suspend(waiting); }
+  void await_resume() {
+    chain_.await_resume();
+    if (sync_first_) check_sync(linked_ops::result(datasync_), true, target_);
+    publish_.await_resume();
+  }
+
+ private:
+  decltype(ops::fsync(std::declval<io_ring&>(), 0, true)) datasync_;
+  Publish& publish_;
+  const fs::path& target_;
+  bool sync_first_;
+  linked_ops chain_;  // declared after the sync: cancels and waits before it goes
+};
+
+/// Links the file open as `fd` to `target`, syncing its data first when `sync_first`;
+/// throws what linkat says (EEXIST, EXDEV, …). Through the calling thread's
+/// /proc/thread-self/fd/N, or where /proc is not mounted, through `fd` itself with
+/// AT_EMPTY_PATH (which needs CAP_DAC_READ_SEARCH before Linux 6.10); ENOENT saying so when
+/// neither works.
+task<void> link_at(io_ring& ring, int fd, fs::path target, bool sync_first) {
   const std::string source = proc_fd_path(fd);
   int error = 0;
   try {
-    co_await ops::linkat(ring, AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(),
-                         AT_SYMLINK_FOLLOW);
+    auto link = ops::linkat(ring, AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(),
+                            AT_SYMLINK_FOLLOW);
+    co_await synced_publish(ring, fd, target, sync_first, "linkat", link);
     co_return;
   } catch (const std::system_error& e) {
     if (e.code().value() != ENOENT || proc_mounted()) throw;
@@ -89,16 +129,17 @@ task<void> link_at(io_ring& ring, int fd, fs::path target) {
                               "refused (it needs CAP_DAC_READ_SEARCH)");
 }
 
-/// Links the file open as `fd` under a fresh hidden name in `dir`; returns that name.
-task<fs::path> link_fresh_name(io_ring& ring, int fd, fs::path dir) {
-  for (int attempt = 0; attempt < tmp_max; ++attempt) {
+/// Links the file open as `fd` under a fresh hidden name in `dir`, syncing its data first
+/// when `sync_first`; returns that name.
+task<fs::path> link_fresh_name(io_ring& ring, int fd, fs::path dir, bool sync_first) {
+  for (int attempt = 0; attempt < tmp_max; ++attempt, sync_first = false) {
     std::string name = ".";  // hidden; built in steps (g++ 12 -O2 warns on "." + string)
     name += random_name();
     name += ".publishing";
     fs::path fresh = dir / name;
     bool taken = false;
     try {
-      co_await link_at(ring, fd, fresh);
+      co_await link_at(ring, fd, fresh, sync_first);
     } catch (const std::system_error& e) {
       if (e.code().value() != EEXIST) throw;
       taken = true;
@@ -121,9 +162,11 @@ task<void> remove_name(io_ring& ring, fs::path name) {
   if (!removed) ::unlink(name.c_str());
 }
 
-task<void> rename_at(io_ring& ring, fs::path from, fs::path to, unsigned flags) {
-  begin_step("renameat", to);
-  co_await ops::renameat(ring, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags);
+/// Renames `from` (open as `fd`) to `to`, syncing its data first when `sync_first`.
+task<void> rename_at(io_ring& ring, int fd, fs::path from, fs::path to, unsigned flags,
+                     bool sync_first) {
+  auto rename = ops::renameat(ring, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags);
+  co_await synced_publish(ring, fd, to, sync_first, "renameat", rename);
 }
 
 /// A fresh name to be renamed away, removed synchronously if the publish is destroyed
@@ -144,17 +187,19 @@ class fresh_name {
   bool gone_ = false;
 };
 
-/// `link_file` without the copy: `target` is on the file's filesystem.
-task<void> link_here(io_ring& ring, int fd, fs::path target, existing_target existing) {
+/// `link_file` without the copy: `target` is on the file's filesystem. Syncs the data
+/// first when `durable`.
+task<void> link_here(io_ring& ring, int fd, fs::path target, existing_target existing,
+                     bool durable) {
   if (existing == existing_target::refuse) {
-    co_await link_at(ring, fd, target);
+    co_await link_at(ring, fd, target, durable);
     co_return;
   }
   // linkat never replaces; renameat does, atomically, but needs a name to move.
-  fresh_name fresh(co_await link_fresh_name(ring, fd, target.parent_path()));
+  fresh_name fresh(co_await link_fresh_name(ring, fd, target.parent_path(), durable));
   std::exception_ptr failure;
   try {
-    co_await rename_at(ring, fresh.path(), target, 0);
+    co_await rename_at(ring, fd, fresh.path(), target, 0, false);
   } catch (...) {
     failure = std::current_exception();
   }
@@ -207,8 +252,7 @@ task<unique_fd> publish_copy(io_ring& ring, int fd, fs::path source, fs::path ta
                                       0600));
   if (::fchmod(copy.get(), st.st_mode & 07777) != 0) throw_errno("chmod new file in " + dir.string());
   co_await copy_data(ring, fd, copy.get(), static_cast<std::uint64_t>(st.st_size), source, target);
-  if (durable) co_await sync(ring, copy.get(), true, target);
-  co_await link_here(ring, copy.get(), target, existing);
+  co_await link_here(ring, copy.get(), target, existing, durable);
   co_return copy;
 }
 
@@ -221,15 +265,43 @@ bool on_other_filesystem(int fd, const fs::path& dir) {
          file.st_dev != directory.st_dev;
 }
 
-/// Before linking or renaming `fd` to `target`: false when a durable publish finds the
-/// target on another filesystem, before syncing, so that only the copy is synced; else
-/// syncs the data when `durable` and returns true. EXDEV may still follow (a bind mount
-/// shares its device), and a copy with it.
-task<bool> prepare_in_place(io_ring& ring, int fd, fs::path target, bool durable) {
-  if (!durable) co_return true;
-  if (on_other_filesystem(fd, target.parent_path())) co_return false;
-  co_await sync(ring, fd, true, target);
-  co_return true;
+/// Closes direct descriptor `slot`.
+auto close_direct(io_ring& ring, unsigned slot) {
+  return make_checked_op<int>(ring, {"close"},
+                              [=](io_uring_sqe& s) { io_uring_prep_close_direct(&s, slot); });
+}
+
+/// `sync_directory` as one linked chain on direct descriptor `slot` (a direct open takes no
+/// O_CLOEXEC: the descriptor is the ring's, never the process's): open, fsync, close.
+task<void> sync_directory_direct(io_ring& ring, fs::path dir, unsigned slot) {
+  auto open = make_checked_op<int>(ring, {"openat", AT_FDCWD, dir.c_str()}, [&dir, slot](io_uring_sqe& s) {
+    io_uring_prep_openat_direct(&s, AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY, 0, slot);
+  });
+  auto sync = make_checked_op<int>(ring, {"fsync"}, [=](io_uring_sqe& s) {
+    io_uring_prep_fsync(&s, static_cast<int>(slot), 0);
+    s.flags |= IOSQE_FIXED_FILE;
+  });
+  auto close = close_direct(ring, slot);
+  begin_chained_step("fsync directory", sync);
+  linked_ops chain(open, 0, sync);
+  chain.add(0, close);
+  co_await chain;
+  (void)open.await_resume();  // throws naming the directory
+  const int synced = linked_ops::result(sync);
+  if (synced < 0) {  // the close never ran: the slot still holds the directory
+    try {
+      co_await close_direct(ring, slot);
+    } catch (const std::system_error&) {  // the failed sync is what to report
+    }
+  }
+  check_sync(synced, false, dir);
+}
+
+/// Whether a durable publish of `fd` at `target` must copy: found before syncing, so that
+/// only the copy is synced. EXDEV may still follow (a bind mount shares its device), and a
+/// copy with it.
+bool crosses_before_sync(int fd, const fs::path& target, bool durable) {
+  return durable && on_other_filesystem(fd, target.parent_path());
 }
 
 }  // namespace
@@ -245,10 +317,10 @@ void simulate_publish_failure(std::string step, int error) {
 
 task<void> link_file(io_ring& ring, int fd, fs::path target, existing_target existing,
                      bool durable) {
-  bool crossed = !co_await prepare_in_place(ring, fd, target, durable);
+  bool crossed = crosses_before_sync(fd, target, durable);
   if (!crossed) {
     try {
-      co_await link_here(ring, fd, target, existing);
+      co_await link_here(ring, fd, target, existing, durable);
     } catch (const std::system_error& e) {
       if (e.code().value() != EXDEV) throw;
       crossed = true;
@@ -259,11 +331,11 @@ task<void> link_file(io_ring& ring, int fd, fs::path target, existing_target exi
 
 task<unique_fd> move_file(io_ring& ring, int fd, fs::path source, fs::path target,
                           existing_target existing, bool durable) {
-  bool crossed = !co_await prepare_in_place(ring, fd, target, durable);
+  bool crossed = crosses_before_sync(fd, target, durable);
   if (!crossed) {
     const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
     try {
-      co_await rename_at(ring, source, target, flags);
+      co_await rename_at(ring, fd, source, target, flags, durable);
     } catch (const std::system_error& e) {
       if (e.code().value() != EXDEV) throw;
       crossed = true;
@@ -277,9 +349,21 @@ task<unique_fd> move_file(io_ring& ring, int fd, fs::path source, fs::path targe
 }
 
 task<void> sync_directory(io_ring& ring, fs::path dir) {
+  lent_slot slot(ring);
+  if (slot) {
+    co_await sync_directory_direct(ring, dir, *slot);
+    co_return;
+  }
   unique_fd directory(co_await ops::openat(ring, AT_FDCWD, dir.c_str(),
                                            O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
-  co_await sync(ring, directory.get(), false, dir);
+  begin_step("fsync directory", dir);
+  int result = 0;
+  try {
+    result = co_await ops::fsync(ring, directory.get());
+  } catch (const std::system_error& e) {
+    result = -e.code().value();
+  }
+  check_sync(result, false, dir);
 }
 
 }  // namespace tempfile::detail

@@ -24,12 +24,14 @@ void ring_op::discard_result() noexcept {
 linked_ops::~linked_ops() {
   if (first_.stage_ == ring_op::stage::prepared || first_.stage_ == ring_op::stage::consumed)
     return;
-  if (first_.ring_) {
+  if (first_.ring_)
     first_.ring_->abandon(first_);
-  } else {  // the ring went away first and cut both loose
-    first_.discard_result();
-    second_.discard_result();
-  }
+  else  // the ring went away first and cut the chain loose
+    first_.for_each_in_chain([](ring_op& op) { op.discard_result(); });
+}
+
+void fail_in_kernel(ring_op& op, int error) noexcept {
+  op.injected_error_ = static_cast<unsigned char>(error);
 }
 
 }  // namespace tempfile::detail

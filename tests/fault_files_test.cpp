@@ -344,3 +344,57 @@ TEST_CASE("a close whose last write falls short finishes it first, and fails wit
   CHECK(test::slurp(name) == std::string(10000, 'a'));
   CHECK(test::open_fds() == fds_before);
 }
+
+namespace {
+
+/// The kernel fails every chained op of one opcode while it lives (see
+/// detail::simulate_chain_failure).
+class chain_failure {
+ public:
+  chain_failure(unsigned opcode, int error) { detail::simulate_chain_failure(opcode, error); }
+  ~chain_failure() { detail::simulate_chain_failure(0, 0); }
+  chain_failure(const chain_failure&) = delete;
+  chain_failure& operator=(const chain_failure&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("closing a named file is one chain: a failed write keeps it open, a failed delete "
+          "is reported, and no descriptor leaks",
+          "[fault][linked]") {
+  test::scratch_dir dir;
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  auto error_of = [](task<void> awaitable) -> task<std::string> {
+    std::string what;
+    try {
+      co_await awaitable;
+    } catch (const std::system_error& e) {
+      what = std::to_string(e.code().value()) + " " + e.what();
+    }
+    co_return what;
+  };
+  auto body = [&]() -> task<void> {
+    auto file = co_await named_temporary_file::create(ring, options().dir(dir.path()));
+    const std::string name = file.name().string();
+    co_await file.write(std::string_view("kept"));
+    {
+      chain_failure failing(IORING_OP_WRITE, EIO);
+      const std::string what = co_await error_of(file.close());
+      CHECK(what.rfind(std::to_string(EIO) + " write " + name, 0) == 0);
+    }
+    CHECK_FALSE(file.closed());  // the close and the delete never ran
+    CHECK(test::slurp(name).empty());
+    {
+      chain_failure failing(IORING_OP_UNLINKAT, EIO);
+      const std::string what = co_await error_of(file.close());
+      CHECK(what.rfind(std::to_string(EIO) + " delete " + name, 0) == 0);
+    }
+    CHECK(file.closed());  // closed, with its data; the name it could not remove stays
+    CHECK(test::slurp(name) == "kept");
+    std::filesystem::remove(name);
+  };
+  sync_wait(ring, body());
+  CHECK(test::open_fds() == fds_before);
+  CHECK(dir.entries() == 0);
+}

@@ -290,6 +290,7 @@ TEST_CASE("durable publishing syncs the data, then makes the name, then syncs th
 TEST_CASE("a publish failing at any step leaves no name behind and keeps the data",
           "[publish][durable][fault]") {
   io_ring ring;
+  const int fds_before = test::open_fds();
   for (const way w : all_ways) {
     for (const std::string& step : durable_steps(w)) {
       if (step == "fsync directory") continue;  // the name exists by then: below
@@ -304,9 +305,11 @@ TEST_CASE("a publish failing at any step leaves no name behind and keeps the dat
                                      options().durable(true)));
       }
       CHECK(result.error == EIO);
+      CHECK(result.message.find(dir.path().string()) != std::string::npos);  // names the path
       CHECK(result.kept == payload);
       CHECK(test::slurp(target) == "old contents");
       CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
+      CHECK(test::open_fds() == fds_before);
     }
   }
 }
@@ -323,9 +326,51 @@ TEST_CASE("a failed directory sync is reported; the name is there, whole", "[pub
                                    options().durable(true)));
     }
     CHECK(result.error == EIO);
+    CHECK(result.message.find(dir.path().string()) != std::string::npos);
     CHECK(test::slurp(dir / "published") == payload);
     CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
   }
+}
+
+TEST_CASE("a directory that cannot be opened for its sync is reported; the name is there, whole",
+          "[publish][durable][fault]") {
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  for (const way w : {way::link, way::replace, way::persist}) {
+    CAPTURE(name_of(w));
+    test::scratch_dir dir;
+    outcome result;
+    {
+      detail::simulate_chain_failure(IORING_OP_OPENAT, EACCES);  // the directory's open
+      result = sync_wait(ring, run(ring, w, dir.path(), dir / "published", payload,
+                                   options().durable(true)));
+      detail::simulate_chain_failure(0, 0);
+    }
+    CHECK(result.error == EACCES);
+    CHECK(result.message == "openat " + dir.path().string() + ": Permission denied");
+    CHECK(test::slurp(dir / "published") == payload);
+    CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
+    CHECK(test::open_fds() == fds_before);
+  }
+}
+
+TEST_CASE("more durable publishes at once than the ring has direct descriptors all sync their "
+          "directory",
+          "[publish][durable]") {
+  io_ring ring(ring_options{.entries = 4, .cq_entries = 4});  // four direct descriptors
+  test::scratch_dir dir;
+  const int fds_before = test::open_fds();
+  std::vector<task<outcome>> publishes;
+  for (int i = 0; i < 12; ++i)
+    publishes.push_back(run(ring, way::link, dir.path(), dir / ("published" + std::to_string(i)),
+                            payload, options().durable(true)));
+  detail::publish_trace trace;
+  for (const outcome& result : sync_wait(ring, when_all(std::move(publishes))))
+    CHECK(result.error == 0);
+  CHECK(std::count(trace.steps().begin(), trace.steps().end(), "fsync directory") == 12);
+  for (int i = 0; i < 12; ++i)
+    CHECK(test::slurp(dir / ("published" + std::to_string(i))) == payload);
+  CHECK(test::open_fds() == fds_before);
 }
 
 TEST_CASE("publishing across filesystems copies through the ring, keeps the mode, stays atomic",

@@ -362,7 +362,8 @@ bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
 
 task<std::pair<int, int>> write_then_close(io_ring& ring, unique_fd& file,
                                            std::span<const std::byte> data) {
-  co_return co_await detail::write_then_close_op(ring, file, data, 0);
+  const auto done = co_await detail::close_chain(ring, file, data, 0, nullptr);
+  co_return std::pair(done.written, done.closed);
 }
 
 }  // namespace

@@ -31,6 +31,9 @@ class op_scope;
 /// For tests: rings constructed on this thread act as if the kernel lacked the feature
 /// `name` (as `io_ring`'s error names it); an empty name ends the simulation.
 void simulate_missing_ring_feature(std::string_view name) noexcept;
+/// For tests: on this thread, the kernel fails every op of a linked chain whose opcode is
+/// `opcode` (an `IORING_OP_*`) with `error` instead of running it; 0 ends the simulation.
+void simulate_chain_failure(unsigned opcode, int error) noexcept;
 
 /// State a higher layer keeps per ring, made on first use by `io_ring::extension`.
 /// Destroyed with the ring, after its detached tasks and before its in-flight ops drain.
@@ -161,10 +164,11 @@ class io_ring {
   void arm_wake();
   void enqueue(detail::ring_op& op) noexcept {
     op.scope_ = current_scope_;
-    if (op.follower_) op.follower_->scope_ = current_scope_;
+    if (op.follower_)
+      op.for_each_in_chain([this](detail::ring_op& link) { link.scope_ = current_scope_; });
     if (backlog_.empty() && try_place(op)) return;
-    op.stage_ = detail::ring_op::stage::backlogged;
-    if (op.follower_) op.follower_->stage_ = detail::ring_op::stage::backlogged;
+    op.for_each_in_chain(
+        [](detail::ring_op& link) { link.stage_ = detail::ring_op::stage::backlogged; });
     backlog_.push_back(op);
     ++stats_.backlogged;
   }
@@ -179,13 +183,17 @@ class io_ring {
     return true;
   }
   void count_in_flight(detail::ring_op& placed) noexcept;
-  /// Leaves the op its ring and scope count as in flight (for a pair, its leader).
+  /// Leaves the op its ring and scope count as in flight (for a chain, its first).
   void count_reaped(detail::ring_op& placed) noexcept;
   static void place(detail::ring_op& op, io_uring_sqe& sqe) noexcept {
-    op.prepare_(op, sqe);
+    if (op.injected_error_)
+      prepare_injected_failure(op, sqe);
+    else
+      op.prepare_(op, sqe);
     io_uring_sqe_set_data(&sqe, &op);
     op.stage_ = detail::ring_op::stage::in_flight;
   }
+  static void prepare_injected_failure(const detail::ring_op& op, io_uring_sqe& sqe) noexcept;
   bool try_place_linked(detail::ring_op& leader) noexcept;
   void complete_linked(detail::ring_op& op) noexcept;
   void fill_from_backlog();
@@ -233,7 +241,7 @@ inline void detail::yield_op::await_suspend(std::coroutine_handle<> waiting) noe
 }
 
 inline void detail::linked_ops::await_suspend(std::coroutine_handle<> waiting) noexcept {
-  second_.waiting_ = waiting;  // the follower resumes the pair; the leader resumes nobody
+  last_->waiting_ = waiting;  // the last op resumes the chain; the others resume nobody
   first_.ring_->enqueue(first_);
 }
 

@@ -48,10 +48,10 @@ class op_scope {
 
  private:
   friend class tempfile::io_ring;
-  /// Keeps a completed op (any part of a pair) from its coroutine.
+  /// Keeps a completed op (any op of a chain) from its coroutine.
   void hold(ring_op& op) noexcept;
 
-  op_list in_flight_;  // placed ops (of a linked pair, the leader)
+  op_list in_flight_;  // placed ops (of a linked chain, its first)
   op_list held_;       // completed after the cancellation: their coroutines stay suspended
   std::coroutine_handle<> on_drained_;
   bool cancelled_ = false;

@@ -153,31 +153,62 @@ class [[nodiscard]] close_op : public prepared_op<close_sqe> {
   unique_fd& file_;
 };
 
-/// write(2) of `buffer` at `offset` to `file`, then close(2) of it, linked in one
-/// submission: the close runs only if the write wrote everything, so a failed or short
-/// write leaves the file open. Yields both raw results (negative errno; the close's is
-/// -ECANCELED when it never ran). `file` keeps the descriptor throughout; the awaiter
-/// releases it once the close ran (abandoned mid-flight, the op does). `buffer` must fit
-/// one write (`max_transfer` bytes): a larger one would be capped, and the kernel would
-/// count the capped write as complete and close with the tail unwritten.
-class [[nodiscard]] write_then_close_op {
+/// Fills an unlinkat SQE for an absolute `path`.
+struct unlink_sqe {
+  const char* path;
+  void operator()(io_uring_sqe& sqe) const noexcept {
+    io_uring_prep_unlinkat(&sqe, AT_FDCWD, path, 0);
+  }
+};
+
+/// Closing a file in one linked submission: write(2) of its last bytes (`rest` at
+/// `offset`, when not empty), close(2), and unlinkat(2) of `remove` (when not null). The
+/// close runs only if the write wrote everything, so a failed or short write leaves the
+/// file open; the name is removed only once the file closed. Yields the three raw results
+/// (negative errno; -ECANCELED for a step that never ran, 0 for one not asked for). `file`
+/// keeps the descriptor throughout; the awaiter releases it once the close ran (abandoned
+/// mid-flight, the op does). `rest` must fit one write (`max_transfer` bytes): a larger
+/// one would be capped, and the kernel would count the capped write as complete and close
+/// with the tail unwritten. `remove` must stay valid while the awaiter lives.
+class [[nodiscard]] close_chain {
  public:
-  write_then_close_op(io_ring& ring, unique_fd& file, std::span<const std::byte> buffer,
-                      std::uint64_t offset) noexcept
-      : write_(ring, {file.get(), buffer, offset}),
+  struct results {
+    int written;
+    int closed;
+    int removed;
+  };
+
+  close_chain(io_ring& ring, unique_fd& file, std::span<const std::byte> rest,
+              std::uint64_t offset, const char* remove) noexcept
+      : write_(ring, {file.get(), rest, offset}),
         close_(ring, file),
-        chain_(write_, static_cast<int>(buffer.size()), close_) {
-    assert(buffer.size() <= max_transfer);
+        unlink_(ring, {remove}),
+        chain_(rest.empty() ? static_cast<ring_op&>(close_) : write_),
+        writes_(!rest.empty()),
+        removes_(remove != nullptr) {
+    assert(rest.size() <= max_transfer);
+    if (writes_) chain_.add(static_cast<int>(rest.size()), close_);
+    if (removes_) chain_.add(0, unlink_);
   }
 
   bool await_ready() const noexcept { return chain_.await_ready(); }
   void await_suspend(std::coroutine_handle<> waiting) noexcept { chain_.await_suspend(waiting); }
-  std::pair<int, int> await_resume() noexcept { return chain_.await_resume(); }
+  results await_resume() noexcept {
+    chain_.await_resume();
+    results done;
+    done.written = writes_ ? linked_ops::result(write_) : 0;
+    done.closed = close_.await_resume();
+    done.removed = removes_ ? linked_ops::result(unlink_) : 0;
+    return done;
+  }
 
  private:
   prepared_op<write_sqe> write_;
   close_op close_;
-  linked_ops chain_;  // declared last: cancels and waits before the ops go
+  prepared_op<unlink_sqe> unlink_;
+  linked_ops chain_;  // declared after the ops: cancels and waits before they go
+  bool writes_;
+  bool removes_;
 };
 
 class [[nodiscard]] statx_op : public ring_op {

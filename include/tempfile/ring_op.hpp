@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// `detail::ring_op`: one io_uring request awaited by a coroutine; linked pairs and yields.
+/// `detail::ring_op`: one io_uring request awaited by a coroutine; linked chains and yields.
 
 #include <liburing.h>
 
@@ -60,12 +60,34 @@ class ring_op {
   friend class linked_ops;
   friend class yield_op;
   friend class op_scope;
-  // completed: reaped, the waiting coroutine queued but not yet resumed (a linked pair
-  // queues its follower's). held: completed (or never placed) in a cancelled scope, whose
+  friend void fail_in_kernel(ring_op& op, int error) noexcept;
+  // completed: reaped, the waiting coroutine queued but not yet resumed (a linked chain
+  // queues its last op's). held: completed (or never placed) in a cancelled scope, whose
   // coroutines are not resumed.
   enum class stage : unsigned char { prepared, backlogged, in_flight, completed, held, consumed };
 
   void discard_result() noexcept;
+  /// The first op of this op's chain (itself when single), and the last (which resumes).
+  ring_op& chain_head() noexcept { return leader_ ? *leader_ : *this; }
+  ring_op& chain_tail() noexcept {
+    ring_op* op = this;
+    while (op->follower_) op = op->follower_;
+    return *op;
+  }
+  /// Calls `f` on every op of the chain that starts with this op, in order.
+  template <class F>
+  void for_each_in_chain(F f) noexcept {
+    for (ring_op* op = this; op;) {
+      ring_op* next = op->follower_;
+      f(*op);
+      op = next;
+    }
+  }
+  unsigned chain_length() noexcept {
+    unsigned n = 0;
+    for_each_in_chain([&n](ring_op&) { ++n; });
+    return n;
+  }
 
   io_ring* ring_;  // null once the ring is gone
   prepare_fn prepare_;
@@ -73,16 +95,22 @@ class ring_op {
   int result_ = -ECANCELED;  // until a CQE says otherwise: an op that never ran
   stage stage_ = stage::prepared;
   bool result_is_fd_ = false;
+  unsigned char injected_error_ = 0;  // for tests: the kernel fails the op with this errno
   undo_fn undo_ = nullptr;
   unique_fd* closes_ = nullptr;
   op_scope* scope_ = nullptr;  // the task tree that issued it, if it is one's
   ring_op* prev_ = nullptr;    // links in the ring's backlog, or in its scope's lists
   ring_op* next_ = nullptr;
-  // A linked pair (see linked_ops): the leader's SQE is placed right before its
-  // follower's; only the leader enters the backlog; both complete with the pair's CQE.
+  // A linked chain (see linked_ops): each op's SQE is placed right before its follower's;
+  // only the chain's first op (every other op's leader) enters the backlog and the lists;
+  // all complete with the chain's CQE.
   ring_op* follower_ = nullptr;
   ring_op* leader_ = nullptr;
 };
+
+/// For tests: the kernel fails `op` with `error` instead of running it (a NOP with an
+/// injected result, Linux 6.10+): a chain breaks at `op` as it would on a real failure.
+void fail_in_kernel(ring_op& op, int error) noexcept;
 
 /// Intrusive list of ring_ops (the ring never allocates per op).
 class op_list {
@@ -119,34 +147,48 @@ class op_list {
   ring_op* tail_ = nullptr;
 };
 
-/// Two ops submitted as one IOSQE_IO_LINK chain: the second runs only if the first
-/// completes fully (for a read or write, a short count fails the chain too). The first
-/// carries IOSQE_CQE_SKIP_SUCCESS, so the pair posts one CQE and wakes its coroutine once:
-/// the first's when it fails (the kernel then skips the second's), else the second's, and
-/// the first's result is `first_success`. Destroyed while the kernel owns the chain, it
-/// cancels it and waits for that CQE, like a ring_op.
+/// Ops submitted as one IOSQE_IO_LINK chain: each runs only if the one before completed
+/// fully (for a read or write, a short count breaks the chain too). Every op but the last
+/// carries IOSQE_CQE_SKIP_SUCCESS, so the chain posts one CQE and wakes its coroutine once:
+/// the first failing op's (the kernel then skips the rest's), else the last's. Once
+/// resumed, an op that completed fully holds the result it was added with, the failing
+/// one its own, and those that never ran -ECANCELED; each op's own `await_resume` reads
+/// it. Destroyed while the kernel owns the chain, it cancels it and waits for that CQE,
+/// like a ring_op. The ring's SQ holds `max_chain` SQEs, so a chain is at most that long.
 class [[nodiscard]] linked_ops {
  public:
-  linked_ops(ring_op& first, int first_success, ring_op& second) noexcept
-      : first_(first), second_(second) {
-    first_.follower_ = &second_;
-    first_.result_ = first_success;
-    second_.leader_ = &first_;
+  static constexpr unsigned max_chain = 4;
+
+  explicit linked_ops(ring_op& first) noexcept : first_(first), last_(&first) {}
+  /// A pair: `second` runs once `first` completed with `first_success`.
+  linked_ops(ring_op& first, int first_success, ring_op& second) noexcept : linked_ops(first) {
+    add(first_success, second);
   }
   linked_ops(const linked_ops&) = delete;
   linked_ops& operator=(const linked_ops&) = delete;
   ~linked_ops();
 
+  /// Appends `next`, which runs once the chain's last op so far completed with
+  /// `previous_success` (what that op reads then).
+  void add(int previous_success, ring_op& next) noexcept {
+    last_->follower_ = &next;
+    last_->result_ = previous_success;
+    next.leader_ = &first_;
+    last_ = &next;
+  }
+
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> waiting) noexcept;
-  /// Both raw CQE results (negative errno; the second's is -ECANCELED when it never ran).
-  std::pair<int, int> await_resume() noexcept {
-    return {first_.take_result(), second_.take_result()};
+  /// Every op's result is settled: read each through the op (or `result`).
+  void await_resume() noexcept {
+    first_.for_each_in_chain([](ring_op& op) { op.stage_ = ring_op::stage::consumed; });
   }
+  /// The raw result of `op`, an op of this chain (negative errno; -ECANCELED if it never ran).
+  static int result(const ring_op& op) noexcept { return op.result_; }
 
  private:
   ring_op& first_;
-  ring_op& second_;
+  ring_op* last_;
 };
 
 /// The awaiter of `io_ring::yield`: an op that never reaches the kernel, queued as already

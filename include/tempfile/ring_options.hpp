@@ -10,7 +10,7 @@ namespace tempfile {
 /// io-wq belongs to the thread, not the ring: `max_workers` and `pin_workers` apply to every
 /// ring the constructing thread uses, as the last ring constructed on it set them.
 struct ring_options {
-  unsigned entries = 256;    ///< submission queue size (at least 2, rounded up to a power of two)
+  unsigned entries = 256;    ///< submission queue size (at least 4, the longest linked chain; rounded up to a power of two)
   /// io-wq worker cap per kind; 0: the CQ size, the most ops this ring keeps in flight.
   /// Blocking ops (fsync, O_CREAT opens, unlinks) each hold a worker while they wait: with
   /// a cap of the CPU count only two fsyncs were ever in flight here, and a journal
@@ -20,7 +20,7 @@ struct ring_options {
   /// threads); creates at 64 in flight unchanged. Idle workers exit on their own.
   unsigned max_workers = 0;
   bool sqpoll = false;       ///< kernel thread polls the SQ (excludes DEFER_TASKRUN)
-  unsigned cq_entries = 0;   ///< completion queue size; 0: twice `entries`
+  unsigned cq_entries = 0;   ///< completion queue size (at least the SQ size); 0: twice `entries`
   /// IORING_SETUP_DEFER_TASKRUN when the kernel has it: measured 9-12 % faster NOPs at
   /// queue depth 1 and 4-6 % less CPU per created file (bench/README.md).
   bool defer_taskrun = true;
