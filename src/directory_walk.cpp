@@ -10,6 +10,8 @@
 
 #include <tempfile/temporary_directory.hpp>
 
+#include "test_hooks.hpp"
+
 namespace tempfile::detail {
 namespace {
 

@@ -15,6 +15,7 @@
 
 #include "op_names.hpp"
 #include "ring_inbox.hpp"
+#include "test_hooks.hpp"
 
 namespace tempfile {
 namespace {

@@ -14,6 +14,7 @@
 #include "permissions.hpp"
 #include "proc_fd.hpp"
 #include "publish.hpp"
+#include "test_hooks.hpp"
 #include "unnamed_file_reserve.hpp"
 
 namespace tempfile {

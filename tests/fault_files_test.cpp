@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "test_hooks.hpp"
 
 using namespace tempfile;
 using test::has_errno;

@@ -19,6 +19,7 @@
 
 #include "module_state.hpp"
 #include "support.hpp"
+#include "test_hooks.hpp"
 
 using namespace tempfile;
 using test::has_errno;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "test_hooks.hpp"
 
 using namespace tempfile;
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "test_hooks.hpp"
 
 using namespace tempfile;
 using test::has_errno;

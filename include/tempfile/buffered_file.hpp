@@ -39,7 +39,7 @@ inline constexpr std::size_t default_buffer_size = 256 * 1024;
 /// `std::system_error` (EBADF). A ring destroyed before its files writes back what they
 /// buffer (synchronously) and detaches them: I/O on a detached file throws EBADF naming
 /// the cause, while `close()` and destruction still work.
-class buffered_file : public detail::file_protocol<buffered_file>, private detail::ring_user {
+class buffered_file : public file_protocol<buffered_file>, private detail::ring_user {
  public:
   using file_protocol::read;
   using file_protocol::write;
@@ -114,7 +114,7 @@ class buffered_file : public detail::file_protocol<buffered_file>, private detai
   void set_removal(removal when, std::filesystem::path path = {});
   /// Throws `std::system_error` (EBADF) if the file is closed.
   void check_open() const;
-  friend class detail::file_protocol<buffered_file>;
+  friend class file_protocol<buffered_file>;
   /// Throws `std::system_error` for `error`, naming `operation` and `description()`.
   [[noreturn]] void fail(int error, const char* operation) const;
 

@@ -13,13 +13,17 @@
 
 #include <tempfile/task.hpp>
 
-namespace tempfile::detail {
+namespace tempfile {
 
-/// CRTP base: `Derived` provides `task<std::size_t> read(std::span<std::byte>)` (fills the
-/// span unless end of file comes first), `task<std::size_t> write(std::span<const std::byte>)`
-/// `std::int64_t seek(std::int64_t, int)`, and `void check_open() const` (throws EBADF when
-/// closed; may be non-public with this class a friend). Derived classes re-export the
-/// `read` and `write` overloads with `using`.
+// CRTP base: `Derived` provides `task<std::size_t> read(std::span<std::byte>)` (fills the
+// span unless end of file comes first), `task<std::size_t> write(std::span<const std::byte>)`
+// `std::int64_t seek(std::int64_t, int)`, and `void check_open() const` (throws EBADF when
+// closed; may be non-public with this class a friend). Derived classes re-export the
+// `read` and `write` overloads with `using`. Outside `detail` so that the reference lists
+// these members on every file type's page.
+
+/// Python's file methods every file type has alike (`read(n)`, `readline`, `readlines`,
+/// `write(string_view)`, `writelines`), made of the type's own `read`, `write` and `seek`.
 template <class Derived>
 class file_protocol {
  public:
@@ -98,4 +102,4 @@ class file_protocol {
   Derived& self() { return static_cast<Derived&>(*this); }
 };
 
-}  // namespace tempfile::detail
+}  // namespace tempfile

@@ -28,13 +28,6 @@ class spawned_promise;
 class ring_inbox;
 class op_scope;
 
-/// For tests: rings constructed on this thread act as if the kernel lacked the feature
-/// `name` (as `io_ring`'s error names it); an empty name ends the simulation.
-void simulate_missing_ring_feature(std::string_view name) noexcept;
-/// For tests: on this thread, the kernel fails every op of a linked chain whose opcode is
-/// `opcode` (an `IORING_OP_*`) with `error` instead of running it; 0 ends the simulation.
-void simulate_chain_failure(unsigned opcode, int error) noexcept;
-
 /// State a higher layer keeps per ring, made on first use by `io_ring::extension`.
 /// Destroyed with the ring, after its detached tasks and before its in-flight ops drain.
 class ring_extension {

@@ -240,6 +240,7 @@ class [[nodiscard]] ftruncate_op : public ring_op {
 
 }  // namespace detail
 
+/// One awaitable per syscall, each issued as one SQE, returning the syscall's result.
 namespace ops {
 
 /// IORING_OP_FTRUNCATE's value in the kernel's enum (newer than liburing 2.3's headers).

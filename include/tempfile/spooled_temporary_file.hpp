@@ -30,7 +30,7 @@ namespace tempfile {
 /// budget cannot hold rolls over the same way; if that rollover fails, the data is kept in
 /// memory, charged even past the budget's limit. Rolled over, the file's buffers are
 /// charged to the budget, and shrink or go when it cannot hold them (`spool_budget`).
-class spooled_temporary_file : public detail::file_protocol<spooled_temporary_file>,
+class spooled_temporary_file : public file_protocol<spooled_temporary_file>,
                                private detail::ring_user {
  public:
   using file_protocol::read;

@@ -22,3 +22,8 @@
 #include <tempfile/temporary_file.hpp>
 // Directories
 #include <tempfile/temporary_directory.hpp>
+
+/// Python's `tempfile` module as C++20 coroutines over io_uring. The runtime (`io_ring`,
+/// `task`, `sync_wait`, `when_all`), Python's functions and module data (`mkstemp`,
+/// `mkdtemp`, `gettempdir`, ...), the file types and `temporary_directory`.
+namespace tempfile {}

@@ -68,10 +68,4 @@ class temporary_directory {
   bool removed_ = false;
 };
 
-namespace detail {
-/// For tests: the bytes each directory listing of a cleanup reads at once (getdents64);
-/// 0 restores the default.
-void set_listing_chunk_size(std::size_t bytes) noexcept;
-}  // namespace detail
-
 }  // namespace tempfile

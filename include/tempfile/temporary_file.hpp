@@ -50,9 +50,6 @@ class temporary_file : public buffered_file {
 };
 
 namespace detail {
-/// Makes `open_unnamed` behave as on a filesystem without `O_TMPFILE` (for tests of the
-/// fallback; the kernels and filesystems at hand all support it).
-void simulate_missing_o_tmpfile(bool missing) noexcept;
 /// Opens an unnamed file in `dir` (mode: `opts.permissions()` or 0600); returns the fd and
 /// whether it is a real `O_TMPFILE`.
 task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, std::filesystem::path dir,
