@@ -9,9 +9,11 @@
 #include <tempfile/tempfile.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support.hpp"
@@ -64,8 +66,21 @@ std::vector<int> descriptors_after_exec() {
   char c;
   REQUIRE(::read(started[0], &c, 1) == 1);
   ::close(started[0]);
+  // Listed once `sleep` sleeps: while its loader runs it holds a descriptor of its own
+  // (ld.so.cache, libc), which may take the number of one of ours.
+  const std::string proc = "/proc/" + std::to_string(pid);
+  const auto asleep_in_sleep = [&] {
+    std::error_code error;
+    const auto exe = std::filesystem::read_symlink(proc + "/exe", error);
+    std::ifstream stat(proc + "/stat");
+    std::string pid_field, name, state;
+    stat >> pid_field >> name >> state;
+    return !error && exe.filename() == "sleep" && state == "S";
+  };
+  for (int tries = 0; tries < 500 && !asleep_in_sleep(); ++tries)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   std::vector<int> fds;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+  for (const auto& entry : std::filesystem::directory_iterator(proc + "/fd"))
     fds.push_back(std::stoi(entry.path().filename().string()));
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
