@@ -229,11 +229,7 @@ TEST_CASE("no descriptor of the library survives exec", "[fault][cloexec]") {
 
 TEST_CASE("ENOSPC during writes and close is thrown, the data stays buffered for a retry",
           "[fault][enospc]") {
-  test::tiny_tmpfs tiny("256k");
-  if (!tiny.mounted()) {
-    WARN("cannot mount a tmpfs here (" << tiny.why_not() << "): skipped");
-    return;
-  }
+  TEST_TINY_TMPFS_OR_SKIP(tiny, "256k");
   io_ring ring;
   const int fds_before = test::open_fds();
   std::filesystem::path name;
@@ -268,11 +264,7 @@ TEST_CASE("ENOSPC during writes and close is thrown, the data stays buffered for
 }
 
 TEST_CASE("ENOSPC while publishing with link leaves nothing behind", "[fault][enospc]") {
-  test::tiny_tmpfs tiny("256k");
-  if (!tiny.mounted()) {
-    WARN("cannot mount a tmpfs here (" << tiny.why_not() << "): skipped");
-    return;
-  }
+  TEST_TINY_TMPFS_OR_SKIP(tiny, "256k");
   io_ring ring;
   const int fds_before = test::open_fds();
   const std::string big(1 << 20, 'b');

@@ -414,11 +414,7 @@ TEST_CASE("publishing across filesystems copies through the ring, keeps the mode
 
 TEST_CASE("across filesystems a taken target is still refused, and persist follows the copy",
           "[publish][exdev]") {
-  test::tiny_tmpfs tmpfs("16m");
-  if (!tmpfs.mounted()) {
-    WARN("cannot mount a tmpfs here (" << tmpfs.why_not() << "): skipped");
-    return;
-  }
+  TEST_TINY_TMPFS_OR_SKIP(tmpfs, "16m");
   test::scratch_dir dir;
   io_ring ring;
   write_file(tmpfs.path() / "taken", "old contents");
@@ -445,11 +441,7 @@ TEST_CASE("across filesystems a taken target is still refused, and persist follo
 
 TEST_CASE("ENOSPC while copying across filesystems leaves the target empty and the data kept",
           "[publish][fault][enospc]") {
-  test::tiny_tmpfs tiny("256k");
-  if (!tiny.mounted()) {
-    WARN("cannot mount a tmpfs here (" << tiny.why_not() << "): skipped");
-    return;
-  }
+  TEST_TINY_TMPFS_OR_SKIP(tiny, "256k");
   test::scratch_dir dir;
   io_ring ring;
   const std::string big(1 << 20, 'b');
@@ -473,11 +465,7 @@ TEST_CASE("ENOSPC while copying across filesystems leaves the target empty and t
 
 TEST_CASE("a file its owner may not read is copied across filesystems all the same",
           "[publish][exdev][permissions]") {
-  test::tiny_tmpfs tmpfs("16m");
-  if (!tmpfs.mounted()) {
-    WARN("cannot mount a tmpfs here (" << tmpfs.why_not() << "): skipped");
-    return;
-  }
+  TEST_TINY_TMPFS_OR_SKIP(tmpfs, "16m");
   test::scratch_dir dir;
   fs::permissions(dir.path(), fs::perms::all);  // for nobody too
   fs::permissions(tmpfs.path().parent_path(), fs::perms::all);
@@ -499,11 +487,7 @@ TEST_CASE("a file its owner may not read is copied across filesystems all the sa
 }
 
 TEST_CASE("a durable publish across filesystems syncs the copy only", "[publish][durable][exdev]") {
-  test::tiny_tmpfs tmpfs("16m");
-  if (!tmpfs.mounted()) {
-    WARN("cannot mount a tmpfs here (" << tmpfs.why_not() << "): skipped");
-    return;
-  }
+  TEST_TINY_TMPFS_OR_SKIP(tmpfs, "16m");
   test::scratch_dir dir;
   io_ring ring;
   const fs::path target = tmpfs.path() / "published";
@@ -530,11 +514,7 @@ TEST_CASE("a durable publish across filesystems syncs the copy only", "[publish]
 
 TEST_CASE("a read-only target file system refuses every publish and keeps the data",
           "[publish][fault]") {
-  test::tiny_tmpfs readonly("1m");
-  if (!readonly.mounted()) {
-    WARN("cannot mount a tmpfs here (" << readonly.why_not() << "): skipped");
-    return;
-  }
+  TEST_TINY_TMPFS_OR_SKIP(readonly, "1m");
   REQUIRE(::mount("tmpfs", readonly.path().c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) == 0);
   test::scratch_dir dir;
   io_ring ring;

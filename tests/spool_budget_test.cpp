@@ -218,11 +218,7 @@ TEST_CASE("spool_budget: two threads with a ring each share one budget", "[spool
 
 TEST_CASE("spool_budget: a forced rollover that hits ENOSPC keeps data and accounting",
           "[spool_budget]") {
-  test::tiny_tmpfs tiny("64k");
-  if (!tiny.mounted()) {
-    WARN("cannot mount a tmpfs here (" << tiny.why_not() << "): skipped");
-    return;
-  }
+  TEST_TINY_TMPFS_OR_SKIP(tiny, "64k");
   io_ring ring;
   const int fds_before = test::open_fds();
   std::mt19937_64 rng(7);

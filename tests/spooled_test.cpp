@@ -205,11 +205,7 @@ TEST_CASE("spooled: link publishes the contents from memory or from disk", "[spo
 
 TEST_CASE("spooled: a rollover that hits ENOSPC loses nothing and can be retried",
           "[spooled][enospc]") {
-  test::tiny_tmpfs tiny("1m");
-  if (!tiny.mounted()) {
-    WARN("cannot mount a tmpfs here (" << tiny.why_not() << "): skipped");
-    return;
-  }
+  TEST_TINY_TMPFS_OR_SKIP(tiny, "1m");
   const auto& mount_point = tiny.path();
 
   io_ring ring;

@@ -87,6 +87,15 @@ class tiny_tmpfs {
   int error_ = 0;
 };
 
+/// Declares `name`, a tiny_tmpfs of `size`, or warns and leaves the test case where this
+/// machine cannot mount one (a container without the capability).
+#define TEST_TINY_TMPFS_OR_SKIP(name, size)                                   \
+  test::tiny_tmpfs name(size);                                              \
+  if (!name.mounted()) {                                                    \
+    WARN("cannot mount a tmpfs here (" << name.why_not() << "): skipped"); \
+    return;                                                                 \
+  }
+
 /// A pipe (close-on-exec), closed at the end of the test: a read of it nobody writes to
 /// stays in flight until cancelled.
 struct pipe_pair {
