@@ -52,6 +52,22 @@ const char* name_of(part p) {
   return "?";
 }
 
+/// A ring driven by an io_context on this thread, beside a thread pool whose coroutines use
+/// it; the context keeps running until `release()`, which any thread may call.
+struct ring_beside_pool {
+  explicit ring_beside_pool(std::size_t threads) : pool(threads) {}
+  void release() {
+    net::post(context, [this] { keep_running.reset(); });
+  }
+
+  io_ring ring;
+  net::io_context context;
+  tempfile::asio::ring_attachment attachment{context, ring};
+  net::thread_pool pool;
+  net::executor_work_guard<net::io_context::executor_type> keep_running =
+      net::make_work_guard(context);
+};
+
 }  // namespace
 
 TEST_CASE("ring, context and attachment go in any order with an async_run in flight",
@@ -144,11 +160,7 @@ TEST_CASE("an attachment destroyed with an async_run in flight drives it to the 
 TEST_CASE("async_run from a thread pool runs the task on the ring's thread",
           "[asio][threads]") {
   test::scratch_dir dir;
-  io_ring ring;
-  net::io_context context;
-  tempfile::asio::ring_attachment attachment(context, ring);
-  net::thread_pool pool(4);
-  auto keep_running = net::make_work_guard(context);
+  ring_beside_pool io(4);
   constexpr int runs = 200;
   const auto ring_thread = std::this_thread::get_id();
   std::atomic<int> finished{0};
@@ -157,23 +169,23 @@ TEST_CASE("async_run from a thread pool runs the task on the ring's thread",
   std::atomic<int> wrong{0};
   auto checked = [&](int i) -> task<std::string> {
     if (std::this_thread::get_id() != ring_thread) ++off_ring;
-    co_return co_await write_and_read_back(ring, dir.path(), std::to_string(i));
+    co_return co_await write_and_read_back(io.ring, dir.path(), std::to_string(i));
   };
   for (int i = 0; i < runs; ++i)
     net::co_spawn(
-        pool,
+        io.pool,
         [&, i]() -> net::awaitable<void> {
           const std::string back =
-              co_await tempfile::asio::async_run(ring, checked(i), net::use_awaitable);
+              co_await tempfile::asio::async_run(io.ring, checked(i), net::use_awaitable);
           if (back != std::to_string(i)) ++wrong;
-          if (!pool.get_executor().running_in_this_thread()) ++handler_off_pool;
+          if (!io.pool.get_executor().running_in_this_thread()) ++handler_off_pool;
         },
         [&](std::exception_ptr e) {
           if (e) ++wrong;
-          if (++finished == runs) net::post(context, [&] { keep_running.reset(); });
+          if (++finished == runs) io.release();
         });
-  CHECK(runs_out_within(context, std::chrono::seconds(60)));
-  pool.join();
+  CHECK(runs_out_within(io.context, std::chrono::seconds(60)));
+  io.pool.join();
   CHECK(finished == runs);
   CHECK(wrong == 0);
   CHECK(off_ring == 0);
@@ -184,26 +196,22 @@ TEST_CASE("async_run from a thread pool runs the task on the ring's thread",
 TEST_CASE("a timeout on a thread pool cancels a task on the ring's thread",
           "[asio][threads][cancel]") {
   test::pipe_pair pipe;
-  io_ring ring;
-  net::io_context context;
-  tempfile::asio::ring_attachment attachment(context, ring);
-  net::thread_pool pool(2);
-  auto keep_running = net::make_work_guard(context);
+  ring_beside_pool io(2);
   std::size_t winner = 99;
   int after_cancel = 0;
   net::co_spawn(
-      pool,
+      io.pool,
       [&]() -> net::awaitable<void> {
         using namespace boost::asio::experimental::awaitable_operators;
-        auto result = co_await (
-            tempfile::asio::async_run(ring, read_pipe(ring, pipe.fds[0]), net::use_awaitable) ||
-            after(std::chrono::milliseconds(20)));
+        auto reading = tempfile::asio::async_run(io.ring, read_pipe(io.ring, pipe.fds[0]),
+                                                 net::use_awaitable);
+        auto result = co_await (std::move(reading) || after(std::chrono::milliseconds(20)));
         winner = result.index();
-        after_cancel = co_await tempfile::asio::async_run(ring, forty_two(), net::use_awaitable);
+        after_cancel = co_await tempfile::asio::async_run(io.ring, forty_two(), net::use_awaitable);
       },
-      [&](std::exception_ptr) { net::post(context, [&] { keep_running.reset(); }); });
-  CHECK(runs_out_within(context, std::chrono::seconds(10)));
-  pool.join();
+      [&](std::exception_ptr) { io.release(); });
+  CHECK(runs_out_within(io.context, std::chrono::seconds(10)));
+  io.pool.join();
   CHECK(winner == 1);
   CHECK(after_cancel == 42);
 }
