@@ -18,11 +18,11 @@
 
 #include <tempfile/background_writes.hpp>
 #include <tempfile/ops.hpp>
-#include <tempfile/publish_trace.hpp>
 #include <tempfile/tempdir.hpp>
 
 #include "direct_slots.hpp"
 #include "proc_fd.hpp"
+#include "publish_trace.hpp"
 #include "random_name.hpp"
 
 namespace tempfile::detail {

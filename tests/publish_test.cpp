@@ -8,7 +8,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <tempfile/publish_trace.hpp>
 #include <tempfile/tempfile.hpp>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "module_state.hpp"
+#include "publish_trace.hpp"
 #include "support.hpp"
 #include "test_hooks.hpp"
 

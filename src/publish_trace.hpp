@@ -1,7 +1,6 @@
 #pragma once
-/// \file
-/// Test hooks of publishing (`link`, `replace`, `persist`, `persist_noclobber`): the steps
-/// it issues, and failures injected at one of them.
+// Test hooks of publishing (`link`, `replace`, `persist`, `persist_noclobber`): the steps
+// it issues, and failures injected at one of them. Not installed, as test_hooks.hpp.
 
 #include <string>
 #include <vector>
