@@ -1,4 +1,4 @@
-#include <tempfile/background_writes.hpp>
+#include <tempfile/detail/background_writes.hpp>
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include <tempfile/buffered_range.hpp>
+#include <tempfile/detail/buffered_range.hpp>
 
 #include <algorithm>
 #include <cstring>

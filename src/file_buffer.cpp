@@ -1,4 +1,4 @@
-#include <tempfile/file_buffer.hpp>
+#include <tempfile/detail/file_buffer.hpp>
 
 #include <tempfile/buffered_file.hpp>
 

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <system_error>
 
-#include <tempfile/op_scope.hpp>
+#include <tempfile/detail/op_scope.hpp>
 
 #include "op_names.hpp"
 #include "ring_inbox.hpp"

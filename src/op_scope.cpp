@@ -1,4 +1,4 @@
-#include <tempfile/op_scope.hpp>
+#include <tempfile/detail/op_scope.hpp>
 
 #include <cstdint>
 #include <utility>

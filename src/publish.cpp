@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include <tempfile/background_writes.hpp>
+#include <tempfile/detail/background_writes.hpp>
 #include <tempfile/ops.hpp>
 #include <tempfile/tempdir.hpp>
 

@@ -1,4 +1,4 @@
-#include <tempfile/ring_op.hpp>
+#include <tempfile/detail/ring_op.hpp>
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include <tempfile/ring_user.hpp>
+#include <tempfile/detail/ring_user.hpp>
 
 #include <tempfile/io_ring.hpp>
 

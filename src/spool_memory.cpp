@@ -1,4 +1,4 @@
-#include <tempfile/spool_memory.hpp>
+#include <tempfile/detail/spool_memory.hpp>
 
 #include <tempfile/spool_budget.hpp>
 

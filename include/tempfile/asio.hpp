@@ -14,8 +14,8 @@
 #include <type_traits>
 #include <utility>
 
-#include <tempfile/asio/attachment_core.hpp>
-#include <tempfile/asio/run_operation.hpp>
+#include <tempfile/detail/asio/attachment_core.hpp>
+#include <tempfile/detail/asio/run_operation.hpp>
 #include <tempfile/io_ring.hpp>
 #include <tempfile/task.hpp>
 

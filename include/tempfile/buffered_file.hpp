@@ -12,10 +12,10 @@
 #include <string_view>
 #include <vector>
 
-#include <tempfile/background_writes.hpp>
-#include <tempfile/buffered_range.hpp>
+#include <tempfile/detail/background_writes.hpp>
+#include <tempfile/detail/buffered_range.hpp>
+#include <tempfile/detail/file_protocol.hpp>
 #include <tempfile/file_mode.hpp>
-#include <tempfile/file_protocol.hpp>
 #include <tempfile/io_ring.hpp>
 #include <tempfile/task.hpp>
 #include <tempfile/unique_fd.hpp>

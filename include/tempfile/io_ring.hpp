@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
-#include <tempfile/ring_op.hpp>
+#include <tempfile/detail/ring_op.hpp>
+#include <tempfile/detail/ring_user.hpp>
 #include <tempfile/ring_options.hpp>
-#include <tempfile/ring_user.hpp>
 #include <tempfile/task.hpp>
 #include <tempfile/unique_fd.hpp>
 

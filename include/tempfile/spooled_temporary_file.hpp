@@ -10,12 +10,12 @@
 #include <span>
 #include <string_view>
 
+#include <tempfile/detail/file_protocol.hpp>
+#include <tempfile/detail/spool_memory.hpp>
 #include <tempfile/file_mode.hpp>
-#include <tempfile/file_protocol.hpp>
 #include <tempfile/io_ring.hpp>
 #include <tempfile/options.hpp>
 #include <tempfile/spool_budget.hpp>
-#include <tempfile/spool_memory.hpp>
 #include <tempfile/task.hpp>
 #include <tempfile/temporary_file.hpp>
 

@@ -4,7 +4,7 @@
 
 #include <coroutine>
 
-#include <tempfile/ring_op.hpp>
+#include <tempfile/detail/ring_op.hpp>
 
 namespace tempfile {
 

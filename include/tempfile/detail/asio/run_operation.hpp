@@ -17,9 +17,9 @@
 #include <type_traits>
 #include <utility>
 
-#include <tempfile/asio/attachment_core.hpp>
+#include <tempfile/detail/asio/attachment_core.hpp>
+#include <tempfile/detail/op_scope.hpp>
 #include <tempfile/io_ring.hpp>
-#include <tempfile/op_scope.hpp>
 #include <tempfile/task.hpp>
 
 namespace tempfile::asio::detail {

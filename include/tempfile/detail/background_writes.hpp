@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <span>
 
-#include <tempfile/file_buffer.hpp>
+#include <tempfile/detail/file_buffer.hpp>
 #include <tempfile/io_ring.hpp>
 #include <tempfile/task.hpp>
 

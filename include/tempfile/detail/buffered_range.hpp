@@ -7,7 +7,7 @@
 #include <cstring>
 #include <span>
 
-#include <tempfile/file_buffer.hpp>
+#include <tempfile/detail/file_buffer.hpp>
 
 namespace tempfile::detail {
 
