@@ -1,17 +1,13 @@
+// io_ring's life: set up and checked for what the library needs, and at its end torn down.
 #include <tempfile/io_ring.hpp>
 
-#include <poll.h>
 #include <sched.h>
 
 #include <algorithm>
-#include <cassert>
 #include <cerrno>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
-
-#include <tempfile/detail/op_scope.hpp>
 
 #include "op_names.hpp"
 #include "ring_inbox.hpp"
@@ -61,24 +57,12 @@ constexpr required_feature required_features[] = {
 
 thread_local std::string_view simulated_missing_feature;
 
-struct simulated_failure {
-  unsigned opcode;
-  int error;
-};
-thread_local simulated_failure simulated_chain_failure{};
-
-// The user_data of the poll that wakes a blocked ring when a task is posted.
-constexpr char wake_tag = 0;
-
 [[noreturn]] void throw_unavailable(int err, const std::string& what) {
   throw std::system_error(err, std::generic_category(), "io_uring unavailable: " + what);
 }
 
 // A linked chain needs all its SQEs in one submission.
 constexpr unsigned min_entries = detail::linked_ops::max_chain;
-
-// IORING_NOP_INJECT_RESULT (Linux 6.10; newer than liburing 2.3's headers).
-constexpr unsigned nop_inject_result = 1u << 0;
 
 int setup(io_uring& ring, const ring_options& options) {
   const unsigned entries = std::max(options.entries, min_entries);
@@ -114,35 +98,7 @@ void simulate_missing_ring_feature(std::string_view name) noexcept {
   simulated_missing_feature = name;
 }
 
-void simulate_chain_failure(unsigned opcode, int error) noexcept {
-  simulated_chain_failure.opcode = opcode;
-  simulated_chain_failure.error = error;
-}
-
-spawned_promise::spawned_promise(io_ring& ring, task<void>&) noexcept : ring_(ring) {
-  next_ = ring_.spawned_;
-  if (next_) next_->prev_ = this;
-  ring_.spawned_ = this;
-}
-
-spawned_promise::~spawned_promise() {
-  (prev_ ? prev_->next_ : ring_.spawned_) = next_;
-  if (next_) next_->prev_ = prev_;
-}
-
-spawned_task spawned_promise::get_return_object() noexcept {
-  return {std::coroutine_handle<spawned_promise>::from_promise(*this)};
-}
-
-void spawned_promise::unhandled_exception() noexcept {
-  if (!ring_.spawned_error_) ring_.spawned_error_ = std::current_exception();
-}
-
 }  // namespace detail
-
-namespace {
-detail::spawned_task run_detached(io_ring&, task<void> t) { co_await t; }
-}  // namespace
 
 io_ring::io_ring(ring_options options) : options_(options) {
   if (int rc = setup(ring_, options); rc < 0)
@@ -210,281 +166,6 @@ io_ring::~io_ring() {
   extensions_.clear();
   cancel_all_and_drain();
   io_uring_queue_exit(&ring_);
-}
-
-void io_ring::spawn(task<void> t) {
-  ready_.push_back({run_detached(*this, std::move(t)).handle, nullptr});
-  signal_poll_fd();
-}
-
-void io_ring::post(task<void> t) { inbox_->post(std::move(t)); }
-
-void io_ring::start_posted() {
-  if (!inbox_->has_posts()) return;
-  for (task<void>& t : inbox_->take()) spawn(std::move(t));
-}
-
-void io_ring::run() {
-  loop_until("io_ring::run", [this] { return spawned_ == nullptr; });
-  if (spawned_error_) std::rethrow_exception(std::exchange(spawned_error_, nullptr));
-}
-
-void io_ring::drive(std::coroutine_handle<> until_done, bool resume_first) {
-  // Refused before anything is queued: the caller's task dies with the exception, and a
-  // queued handle would outlive its frame.
-  refuse_other_threads("sync_wait");
-  refuse_if_driven();
-  if (resume_first) ready_.push_back({until_done, nullptr});
-  loop_until("sync_wait", [until_done] { return until_done.done(); });
-}
-
-void io_ring::refuse_other_threads(const char* call) const {
-  if (std::this_thread::get_id() != owner_)
-    throw std::logic_error(std::string("tempfile::io_ring: ") + call +
-                           " called from a thread other than the ring's own");
-}
-
-void io_ring::refuse_if_driven() const {
-  if (driving_) throw std::logic_error("tempfile::io_ring: already driven (sync_wait or run "
-                                       "called from a coroutine on the same ring)");
-}
-
-template <class Done>
-void io_ring::loop_until(const char* call, Done done) {
-  const driving_scope driving(*this, call);
-  for (;;) {
-    start_posted();
-    run_ready();
-    if (done()) return;
-    wait_for_progress();
-  }
-}
-
-void io_ring::run_ready() {
-  // One batch: coroutines that yield land in ready_ again and run after the next enter,
-  // so a yielding loop cannot starve completions.
-  // Each coroutine runs in the scope of the op it waited for: what it issues joins that
-  // scope. Coroutines of a cancelled scope are held, never resumed.
-  resuming_.swap(ready_);
-  for (std::size_t i = 0; i < resuming_.size(); ++i) {
-    // Taken out: an entry left behind would name an op whose frame may be gone by the
-    // time a later entry's coroutine looks through the queue (op_scope::end).
-    const ready_entry entry = std::exchange(resuming_[i], {});
-    if (entry.op) {
-      detail::op_scope* scope = entry.op->scope_;
-      if (scope && scope->cancelled()) {
-        scope->hold(*entry.op);
-        continue;
-      }
-      current_scope_ = scope;
-      entry.op->waiting_.resume();
-    } else if (entry.coroutine) {
-      current_scope_ = nullptr;
-      entry.coroutine.resume();
-    }
-  }
-  current_scope_ = nullptr;
-  resuming_.clear();
-}
-
-void io_ring::wait_for_progress() {
-  fill_from_backlog();
-  const bool runnable = !ready_.empty() || inbox_->has_posts();
-  if (!runnable && in_flight_ == 0 && backlog_.empty())
-    throw std::logic_error("tempfile::io_ring: coroutines are suspended with nothing in flight");
-  if (!runnable) arm_wake();
-  enter(runnable ? 0 : 1);
-  reap();
-}
-
-void io_ring::arm_wake() {
-  if (wake_armed_) return;
-  io_uring_sqe* sqe = internal_sqe();
-  io_uring_prep_poll_add(sqe, inbox_->wake_fd(), POLLIN);
-  io_uring_sqe_set_data(sqe, const_cast<char*>(&wake_tag));
-  wake_armed_ = true;
-  ++internal_sqes_;
-}
-
-void io_ring::fill_from_backlog() {
-  while (!backlog_.empty() && in_flight_ < max_in_flight_) {
-    const unsigned sqes = backlog_.front()->chain_length();
-    if (io_uring_sq_space_left(&ring_) < sqes) {
-      enter(0);  // SQ full: hand it to the kernel and go on filling
-      if (io_uring_sq_space_left(&ring_) < sqes) return;
-    }
-    [[maybe_unused]] const bool placed = try_place(*backlog_.pop_front());
-    assert(placed);  // free SQEs and CQ room were checked above
-  }
-}
-
-bool io_ring::try_place_linked(detail::ring_op& leader) noexcept {
-  // Every SQE goes into the same submission, or the link would dangle at its end. The
-  // chain posts one CQE (see linked_ops), so it takes one CQ slot.
-  if (in_flight_ >= max_in_flight_ || io_uring_sq_space_left(&ring_) < leader.chain_length())
-    return false;
-  const simulated_failure simulated = simulated_chain_failure;
-  leader.for_each_in_chain([&](detail::ring_op& link) {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    place(link, *sqe);
-    if (simulated.error != 0 && sqe->opcode == simulated.opcode) {
-      detail::fail_in_kernel(link, simulated.error);
-      prepare_injected_failure(link, *sqe);
-    }
-    if (link.follower_) sqe->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
-  });
-  count_in_flight(leader);
-  return true;
-}
-
-void io_ring::prepare_injected_failure(const detail::ring_op& op, io_uring_sqe& sqe) noexcept {
-  io_uring_prep_nop(&sqe);
-  sqe.rw_flags = static_cast<int>(nop_inject_result);
-  sqe.len = static_cast<unsigned>(-static_cast<int>(op.injected_error_));
-}
-
-void io_ring::count_in_flight(detail::ring_op& placed) noexcept {
-  ++in_flight_;
-  if (placed.scope_) placed.scope_->in_flight_.push_back(placed);
-}
-
-void io_ring::count_reaped(detail::ring_op& placed) noexcept {
-  --in_flight_;
-  if (detail::op_scope* scope = placed.scope_) {
-    scope->in_flight_.erase(placed);
-    if (scope->cancelled_ && scope->in_flight_.empty() && scope->on_drained_)
-      ready_.push_back({std::exchange(scope->on_drained_, {}), nullptr});
-  }
-}
-
-void io_ring::complete_linked(detail::ring_op& op) noexcept {
-  // Only the first op that fails (or falls short) posts, or else the last: the ops before
-  // `op` completed fully (their preset results stand), those after it never ran.
-  detail::ring_op& leader = op.chain_head();
-  bool after = false;
-  leader.for_each_in_chain([&](detail::ring_op& link) {
-    if (after) link.result_ = -ECANCELED;
-    if (&link == &op) after = true;
-    link.stage_ = detail::ring_op::stage::completed;
-  });
-  detail::ring_op& resumer = leader.chain_tail();
-  if (resumer.waiting_) {
-    ready_.push_back({{}, &resumer});
-  } else {  // abandoned: nobody will resume the chain
-    leader.for_each_in_chain([](detail::ring_op& link) { link.discard_result(); });
-  }
-}
-
-void io_ring::submit_queued() {
-  if (io_uring_sq_ready(&ring_) != 0) enter(0);
-}
-
-void io_ring::enter(unsigned wait_for) {
-  for (;;) {
-    ++stats_.enters;
-    // With DEFER_TASKRUN completions are only posted inside io_uring_enter(GETEVENTS).
-    const int rc = wait_for ? io_uring_submit_and_wait(&ring_, wait_for)
-                            : io_uring_submit_and_get_events(&ring_);
-    if (rc >= 0) {
-      // The wake poll is the ring's own business: the stats count what callers issued.
-      const unsigned own = std::min(static_cast<unsigned>(rc), std::exchange(internal_sqes_, 0u));
-      const unsigned theirs = static_cast<unsigned>(rc) - own;
-      stats_.submitted += theirs;
-      stats_.largest_submit = std::max<std::uint64_t>(stats_.largest_submit, theirs);
-      return;
-    }
-    if (rc == -EINTR) continue;
-    if (rc == -EBUSY || rc == -EAGAIN) {  // completions must be reaped before more submits
-      reap();
-      if (wait_for == 0) return;
-      continue;
-    }
-    throw std::system_error(-rc, std::generic_category(), "io_uring_enter");
-  }
-}
-
-void io_ring::reap() {
-  unsigned head;
-  unsigned seen = 0;
-  io_uring_cqe* cqe;
-  io_uring_for_each_cqe(&ring_, head, cqe) {
-    ++seen;
-    void* data = io_uring_cqe_get_data(cqe);
-    if (data == &wake_tag) {  // something was posted: start_posted takes it
-      wake_armed_ = false;
-      inbox_->consume_wake();
-      continue;
-    }
-    auto* op = static_cast<detail::ring_op*>(data);
-    if (!op) continue;  // the library's own cancellations
-    count_reaped(op->leader_ ? *op->leader_ : *op);
-    op->result_ = cqe->res;
-    if (detaching_) {  // the ring is going away: the awaiter must never call back
-      op->chain_head().for_each_in_chain([](detail::ring_op& cut) {
-        cut.ring_ = nullptr;
-        cut.waiting_ = {};
-      });
-    }
-    if (op->leader_ || op->follower_) {
-      complete_linked(*op);
-      continue;
-    }
-    if (op->waiting_) {
-      op->stage_ = detail::ring_op::stage::completed;
-      ready_.push_back({{}, op});
-    } else {
-      op->discard_result();  // abandoned: nobody will resume it
-    }
-  }
-  io_uring_cq_advance(&ring_, seen);
-  stats_.completed += seen;
-}
-
-io_uring_sqe* io_ring::internal_sqe() {
-  for (;;) {
-    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
-    enter(0);
-  }
-}
-
-void io_ring::abandon(detail::ring_op& op) noexcept {
-  // `op` is a single op or a chain's first; the loop resumes `resumer`'s waiter.
-  using stage = detail::ring_op::stage;
-  detail::ring_op& resumer = op.chain_tail();
-  resumer.waiting_ = {};
-  switch (op.stage_) {
-    case stage::backlogged:  // a chain's followers were never placed
-      backlog_.erase(op);
-      break;
-    case stage::completed:  // queued for resumption: drop the entry
-      for (auto* queue : {&ready_, &resuming_})
-        for (ready_entry& entry : *queue)
-          if (entry.op == &resumer) entry = {};
-      break;
-    case stage::held:  // its scope was cancelled: nobody will resume it
-      op.scope_->held_.erase(op);
-      break;
-    case stage::in_flight:
-      // The kernel may still write into the op's buffers: cancel, then wait it out. In a
-      // chain, whichever op is running is cancelled, which fails the rest; one the kernel
-      // cannot interrupt is near its CQE. Reaping the CQE with no waiter discards the results.
-      op.for_each_in_chain([this](detail::ring_op& link) {
-        io_uring_sqe* cancel = internal_sqe();
-        io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(&link), 0);
-        io_uring_sqe_set_data(cancel, nullptr);
-      });
-      while (op.stage_ == stage::in_flight) {
-        enter(1);
-        reap();
-      }
-      break;
-    case stage::prepared:
-    case stage::consumed:
-      break;
-  }
-  op.for_each_in_chain([](detail::ring_op& link) {
-    if (link.stage_ != stage::consumed) link.discard_result();  // closes a won fd
-  });
 }
 
 void io_ring::cancel_all_and_drain() noexcept {
