@@ -1,6 +1,6 @@
+// buffered_file's core: construction and moves, the checks its calls make, position, queries.
 #include <tempfile/buffered_file.hpp>
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,8 +9,6 @@
 #include <string>
 #include <system_error>
 #include <utility>
-
-#include <tempfile/ops.hpp>
 
 namespace tempfile {
 namespace {
@@ -67,25 +65,6 @@ void buffered_file::swap(buffered_file& other) noexcept {
   swap(closed_, other.closed_);
 }
 
-buffered_file::~buffered_file() {
-  behind_.cancel();  // each background write waited out or cancelled before anything goes
-  if (!closed_) {
-    if (removal_ == removal::kept) write_back_now();
-    fd_.reset();
-  }
-  // on_close: destroyed unclosed; on_destroy: whether closed or not.
-  if (removal_ == removal::on_close || removal_ == removal::on_destroy)
-    ::unlink(removal_path_.c_str());
-}
-
-void buffered_file::finish_without_ring(ring_user& self) noexcept {
-  auto& file = static_cast<buffered_file&>(self);
-  file.behind_.cancel();  // while the ring still works
-  if (file.closed_) return;
-  file.write_back_now();
-  file.buffer_.forget();
-}
-
 void buffered_file::check_attached() const {
   if (!attached_ring()) fail(EBADF, "I/O on a file whose io_ring was destroyed:");
 }
@@ -93,13 +72,6 @@ void buffered_file::check_attached() const {
 io_ring& buffered_file::ring() const {
   check_attached();
   return *attached_ring();
-}
-
-void buffered_file::write_back_now() noexcept {
-  // No ring to await (a destructor, or the ring going away): synchronous, best effort, so
-  // the file keeps its data.
-  behind_.write_back_now(fd_.get());
-  if (buffer_.dirty()) detail::pwrite_now(fd_.get(), buffer_.bytes(), buffer_.offset());
 }
 
 void buffered_file::set_removal(removal when, std::filesystem::path path) {
@@ -126,152 +98,6 @@ void buffered_file::check_writable() const {
   check_open();
   check_attached();
   if (!mode_.writable) fail(EBADF, "write to file opened read-only:");
-}
-
-task<void> buffered_file::write_all(std::span<const std::byte> data, std::int64_t offset) {
-  int error = 0;
-  try {
-    co_await detail::write_fully(ring(), fd_.get(), data, offset);
-  } catch (const std::system_error& e) {
-    error = e.code().value();
-  }
-  if (error) fail(error, "write");
-}
-
-task<std::size_t> buffered_file::read_at(std::span<std::byte> buffer, std::int64_t offset) {
-  std::size_t done = 0;
-  int error = 0;
-  try {
-    while (done < buffer.size()) {
-      const std::size_t n = co_await ops::read(ring(), fd_.get(), buffer.subspan(done),
-                                               static_cast<std::uint64_t>(offset) + done);
-      if (n == 0) break;  // end of file
-      done += n;
-    }
-  } catch (const std::system_error& e) {
-    error = e.code().value();
-  }
-  if (error) fail(error, "read");
-  co_return done;
-}
-
-task<void> buffered_file::settle_oldest_write() {
-  int error = 0;
-  try {
-    co_await behind_.settle_oldest(ring(), fd_.get());
-  } catch (const std::system_error& e) {
-    error = e.code().value();
-  }
-  if (error) fail(error, "write");
-}
-
-task<void> buffered_file::settle_write_behind() {
-  while (!behind_.empty()) co_await settle_oldest_write();
-}
-
-task<void> buffered_file::write_behind() {
-  // Bounded memory: one more full buffer waits for the oldest write.
-  if (behind_.full()) co_await settle_oldest_write();
-  behind_.start(ring(), fd_.get(), buffer_.storage(), buffer_.size(), buffer_.offset());
-  buffer_.forget();
-  submit_now();  // runs while the next buffer fills, not when the writer next waits
-}
-
-task<void> buffered_file::flush_buffer() {
-  co_await settle_write_behind();
-  if (!buffer_.dirty()) co_return;
-  // On failure the bytes stay buffered and dirty: a later flush writes them again.
-  co_await write_all(buffer_.bytes(), buffer_.offset());
-  buffer_.forget();
-}
-
-bool buffered_file::continues_pending_writes() const noexcept {
-  if (buffer_.dirty()) return pos_ == buffer_.end();
-  if (!behind_.empty()) return pos_ == behind_.newest_end();
-  return true;
-}
-
-task<std::size_t> buffered_file::read(std::span<std::byte> out) {
-  check_readable();
-  co_await flush_buffer();
-  std::size_t done = 0;
-  while (done < out.size()) {
-    if (buffer_.holds(pos_)) {
-      const std::size_t n = buffer_.copy_out(pos_, out.subspan(done));
-      done += n;
-      pos_ += static_cast<std::int64_t>(n);
-      continue;
-    }
-    const auto rest = out.subspan(done);
-    if (rest.size() >= buffer_.capacity()) {  // unbuffered, or too large to gain from read-ahead
-      const std::size_t n = co_await read_at(rest, pos_);
-      done += n;
-      pos_ += static_cast<std::int64_t>(n);
-      break;
-    }
-    buffer_.read_ahead_done(co_await read_at(buffer_.read_ahead_at(pos_), pos_));
-    if (buffer_.empty()) break;
-  }
-  co_return done;
-}
-
-// A write that fits in the buffer behind this handle's pending bytes needs no coroutine.
-const detail::in_memory_path<std::size_t> buffered_file::write_path = {&write_in_buffer,
-                                                                       &write_through};
-
-task<std::size_t> buffered_file::write(std::span<const std::byte> data) {
-  return detail::task_access::defer(write_path, this, data);
-}
-
-void buffered_file::write_in_buffer(void* file, std::span<const std::byte> data,
-                                    std::optional<std::size_t>& written) {
-  auto& self = *static_cast<buffered_file*>(file);
-  self.check_writable();
-  // Continues the dirty run without filling the buffer (nor growing it): no flush, no
-  // write-behind, and in append mode the position already is this handle's end.
-  if (!self.buffer_.dirty() || !self.continues_pending_writes() ||
-      !self.buffer_.fits_as_is(data.size()))
-    return;
-  self.buffer_.append_as_is(data);
-  self.pos_ += static_cast<std::int64_t>(data.size());
-  written = data.size();
-}
-
-task<std::size_t> buffered_file::write_through(void* file, std::span<const std::byte> data) {
-  return static_cast<buffered_file*>(file)->write_coroutine(data);
-}
-
-task<std::size_t> buffered_file::write_coroutine(std::span<const std::byte> data) {
-  check_writable();
-  if (data.empty()) co_return 0;  // moves nothing, not even the end past a seek
-  const std::size_t total = data.size();
-  // Appending continues this handle's pending run, or starts at the file's real end.
-  const bool nothing_pending = !buffer_.dirty() && behind_.empty();
-  if (mode_.append && (nothing_pending || !continues_pending_writes()))
-    pos_ = current_end();
-  // Pending writes form one contiguous run ending where this one starts, or are flushed:
-  // a write elsewhere must not race or reorder with them.
-  if (!continues_pending_writes()) co_await flush_buffer();
-  if (!buffer_.dirty()) buffer_.forget();  // read-ahead may cover what we are about to change
-  while (!data.empty()) {
-    if (buffer_.empty() && data.size() >= buffer_.capacity()) {  // nothing to coalesce: no copy
-      co_await write_all(data, pos_);
-      pos_ += static_cast<std::int64_t>(data.size());
-      break;
-    }
-    if (buffer_.empty()) buffer_.start_at(pos_);
-    const std::size_t n = std::min(data.size(), buffer_.capacity() - buffer_.size());
-    buffer_.append(data.first(n));
-    pos_ += static_cast<std::int64_t>(n);
-    data = data.subspan(n);
-    if (buffer_.full()) {
-      if (writes_behind_)
-        co_await write_behind();
-      else
-        co_await flush_buffer();
-    }
-  }
-  co_return total;
 }
 
 std::int64_t buffered_file::seek(std::int64_t offset, int whence) {
@@ -304,80 +130,6 @@ std::int64_t buffered_file::current_end() const {
 std::int64_t buffered_file::tell() const {
   check_open();
   return pos_;
-}
-
-task<std::int64_t> buffered_file::truncate(std::optional<std::int64_t> size) {
-  check_writable();
-  const std::int64_t new_size = size.value_or(pos_);
-  if (new_size < 0) fail(EINVAL, "truncate to a negative size:");
-  co_await flush_buffer();
-  buffer_.forget();  // read-ahead may extend past the new end
-  int error = 0;
-  try {
-    co_await ops::ftruncate(ring(), fd_.get(), static_cast<std::uint64_t>(new_size));
-  } catch (const std::system_error& e) {
-    error = e.code().value();
-  }
-  if (error) fail(error, "truncate");
-  co_return new_size;
-}
-
-task<void> buffered_file::flush() {
-  check_open();
-  check_attached();
-  co_await flush_buffer();
-}
-
-task<void> buffered_file::close() {
-  if (closed_) co_return;
-  if (!attached_ring()) {
-    close_detached();
-    co_return;
-  }
-  co_await settle_write_behind();
-  // The last bytes, the close and the removal of the name go to the kernel as one linked
-  // chain: one round trip, and a failed or short write cancels the rest, so the file stays
-  // open with its data.
-  const char* remove = removal_ == removal::on_close ? removal_path_.c_str() : nullptr;
-  detail::close_chain::results done{};
-  for (;;) {
-    std::span<const std::byte> rest;
-    std::int64_t offset = buffer_.offset();
-    if (buffer_.dirty()) rest = buffer_.bytes();
-    if (rest.size() > detail::max_transfer) {  // one write carries at most this: head first
-      const std::size_t head = rest.size() - detail::max_transfer;
-      co_await write_all(rest.first(head), offset);
-      rest = rest.subspan(head);
-      offset += static_cast<std::int64_t>(head);
-    }
-    done = co_await detail::close_chain(ring(), fd_, rest, static_cast<std::uint64_t>(offset),
-                                        remove);
-    if (done.closed != -ECANCELED) break;
-    if (done.written < 0) fail(-done.written, "write");
-    // Short: finish the write, then close without the buffer.
-    co_await write_all(rest.subspan(static_cast<std::size_t>(done.written)), offset + done.written);
-    buffer_.forget();
-  }
-  closed_ = true;
-  buffer_.release();
-  behind_.clear();
-  // A failed close leaves the name to the destructor.
-  if (done.closed < 0) fail(-done.closed, "close");
-  if (!remove) co_return;
-  removal_ = removal::kept;  // removed now
-  // A name someone else already removed or renamed is not an error (as in Python 3.12).
-  if (done.removed < 0 && done.removed != -ENOENT) fail(-done.removed, "delete");
-}
-
-void buffered_file::close_detached() {
-  // The ring went away first and wrote the buffer back: finish without it.
-  closed_ = true;
-  buffer_.release();
-  behind_.clear();
-  if (::close(fd_.release()) != 0) fail(errno, "close");
-  if (removal_ != removal::on_close) return;
-  removal_ = removal::kept;  // removed now, whatever the outcome
-  if (::unlink(removal_path_.c_str()) != 0 && errno != ENOENT) fail(errno, "delete");
 }
 
 bool buffered_file::isatty() const {
