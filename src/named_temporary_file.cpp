@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 
+#include <exception>
+
 #include <tempfile/names.hpp>
 #include <tempfile/ops.hpp>
 
 #include "publish.hpp"
+#include "publish_buffered.hpp"
 
 namespace tempfile {
 
@@ -33,15 +36,20 @@ task<void> named_temporary_file::persist_noclobber(std::filesystem::path target)
 
 task<void> named_temporary_file::publish(std::filesystem::path target, bool replacing) {
   check_open();
-  co_await flush();
   const std::filesystem::path absolute = std::filesystem::absolute(target);
-  unique_fd copy = co_await detail::move_file(
-      ring(), fileno(), name(), absolute,
-      replacing ? detail::existing_target::replace : detail::existing_target::refuse, durable_);
-  if (copy) replace_descriptor(std::move(copy));
+  const auto existing =
+      replacing ? detail::existing_target::replace : detail::existing_target::refuse;
+  detail::publish_outcome done = co_await publish_buffered(
+      [&ring = ring(), fd = fileno(), &source = name(), &absolute, existing,
+       durable = durable_](detail::unwritten_bytes unwritten) {
+        return detail::move_file(ring, fd, source, absolute, existing, durable, unwritten);
+      });
+  if (done.copy) replace_descriptor(std::move(done.copy));
   set_description(absolute);
   set_removal(removal::kept);
-  if (durable_) co_await detail::sync_directory(ring(), absolute.parent_path());
+  if (done.directory_failure) std::rethrow_exception(done.directory_failure);
+  if (durable_ && !done.directory_synced)
+    co_await detail::sync_directory(ring(), absolute.parent_path());
 }
 
 task<named_temporary_file> named_temporary_file::reopen() {

@@ -22,7 +22,7 @@
 
 #include "direct_slots.hpp"
 #include "proc_fd.hpp"
-#include "publish_trace.hpp"
+#include "publish_chain.hpp"
 #include "random_name.hpp"
 
 namespace tempfile::detail {
@@ -32,94 +32,32 @@ namespace {
 /// Largest piece a cross-filesystem copy moves per read and write.
 constexpr std::size_t copy_chunk = 1 << 20;
 
-thread_local std::vector<std::string>* trace = nullptr;
-thread_local std::string failing_step;
-thread_local int failing_error = 0;
-
-/// Records `step` for a `publish_trace` and throws the failure a test injected there.
-void begin_step(const char* step, const fs::path& path) {
-  if (trace) trace->emplace_back(step);
-  if (failing_error != 0 && failing_step == step)
-    throw std::system_error(failing_error, std::generic_category(),
-                            std::string(step) + " " + path.string());
-}
-
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-/// Records `step` of a linked chain for a `publish_trace`; a failure a test injected there
-/// is made by the kernel, which breaks the chain at `op` as a real one would.
-void begin_chained_step(const char* step, ring_op& op) {
-  if (trace) trace->emplace_back(step);
-  if (failing_error != 0 && failing_step == step) fail_in_kernel(op, failing_error);
-}
-
-/// Throws a failed sync (`result` < 0): the fdatasync of a file to publish (`datasync`) or
-/// the fsync of a directory, naming `path`.
-void check_sync(int result, bool datasync, const fs::path& path) {
-  if (result >= 0) return;
-  throw std::system_error(-result, std::generic_category(),
-                          (datasync ? "fdatasync before publishing at " : "fsync ") +
-                              path.string());
-}
-
-/// Awaits `publish` (`step`: an op giving the file open as `fd` the name `target`), after
-/// an fdatasync of `fd` linked before it when `sync_first`: the name appears only once the
-/// data is synced, and both take one round trip. Resuming throws the sync's failure, or
-/// what `publish` throws.
-template <class Publish>
-class synced_publish {
- public:
-  synced_publish(io_ring& ring, int fd, const fs::path& target, bool sync_first,
-                 const char* step, Publish& publish)
-      : datasync_(ops::fsync(ring, fd, true)),
-        publish_(publish),
-        target_(target),
-        sync_first_(sync_first),
-        chain_(sync_first ? static_cast<ring_op&>(datasync_) : publish) {
-    if (sync_first) {
-      begin_chained_step("fdatasync", datasync_);
-      chain_.add(0, publish);
-    }
-    begin_chained_step(step, publish);
-  }
-
-  bool await_ready() const noexcept { return chain_.await_ready(); }
-  void await_suspend(std::coroutine_handle<> waiting) noexcept { chain_.await_suspend(waiting); }
-  void await_resume() {
-    chain_.await_resume();
-    if (sync_first_) check_sync(linked_ops::result(datasync_), true, target_);
-    publish_.await_resume();
-  }
-
- private:
-  decltype(ops::fsync(std::declval<io_ring&>(), 0, true)) datasync_;
-  Publish& publish_;
-  const fs::path& target_;
-  bool sync_first_;
-  linked_ops chain_;  // declared after the sync: cancels and waits before it goes
-};
-
-/// Links the file open as `fd` to `target`, syncing its data first when `sync_first`;
-/// throws what linkat says (EEXIST, EXDEV, …). Through the calling thread's
-/// /proc/thread-self/fd/N, or where /proc is not mounted, through `fd` itself with
-/// AT_EMPTY_PATH (which needs CAP_DAC_READ_SEARCH before Linux 6.10); ENOENT saying so when
-/// neither works.
-task<void> link_at(io_ring& ring, int fd, fs::path target, bool sync_first) {
+/// Links the file open as `fd` to `target` in a chain as `plan` says; throws what linkat
+/// says (EEXIST, EXDEV, …). Through the calling thread's /proc/thread-self/fd/N, or where
+/// /proc is not mounted, through `fd` itself with AT_EMPTY_PATH (which needs
+/// CAP_DAC_READ_SEARCH before Linux 6.10; the directory is then left to the caller);
+/// ENOENT saying so when neither works.
+task<publish_outcome> link_at(io_ring& ring, int fd, fs::path target, chain_plan plan) {
   const std::string source = proc_fd_path(fd);
   int error = 0;
   try {
     auto link = ops::linkat(ring, AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(),
                             AT_SYMLINK_FOLLOW);
-    co_await synced_publish(ring, fd, target, sync_first, "linkat", link);
-    co_return;
+    publish_chain chain(ring, fd, target, plan, "linkat", link);
+    co_return co_await chain.run();
   } catch (const std::system_error& e) {
     if (e.code().value() != ENOENT || proc_mounted()) throw;
   }
+  // The linkat ran, so everything before it in the chain completed.
+  publish_outcome done;
+  done.written = static_cast<int>(plan.unwritten.bytes.size());
   try {
     co_await ops::linkat(ring, fd, "", AT_FDCWD, target.c_str(), AT_EMPTY_PATH);
-    co_return;
+    co_return done;
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
@@ -139,7 +77,8 @@ task<fs::path> link_fresh_name(io_ring& ring, int fd, fs::path dir, bool sync_fi
     fs::path fresh = dir / name;
     bool taken = false;
     try {
-      co_await link_at(ring, fd, fresh, sync_first);
+      const chain_plan plan{unwritten_bytes(), sync_first, false};
+      co_await link_at(ring, fd, fresh, plan);
     } catch (const std::system_error& e) {
       if (e.code().value() != EEXIST) throw;
       taken = true;
@@ -162,11 +101,12 @@ task<void> remove_name(io_ring& ring, fs::path name) {
   if (!removed) ::unlink(name.c_str());
 }
 
-/// Renames `from` (open as `fd`) to `to`, syncing its data first when `sync_first`.
-task<void> rename_at(io_ring& ring, int fd, fs::path from, fs::path to, unsigned flags,
-                     bool sync_first) {
+/// Renames `from` (open as `fd`) to `to` in a chain as `plan` says.
+task<publish_outcome> rename_at(io_ring& ring, int fd, fs::path from, fs::path to, unsigned flags,
+                                chain_plan plan) {
   auto rename = ops::renameat(ring, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags);
-  co_await synced_publish(ring, fd, to, sync_first, "renameat", rename);
+  publish_chain chain(ring, fd, to, plan, "renameat", rename);
+  co_return co_await chain.run();
 }
 
 /// A fresh name to be renamed away, removed synchronously if the publish is destroyed
@@ -187,25 +127,28 @@ class fresh_name {
   bool gone_ = false;
 };
 
-/// `link_file` without the copy: `target` is on the file's filesystem. Syncs the data
-/// first when `durable`.
-task<void> link_here(io_ring& ring, int fd, fs::path target, existing_target existing,
-                     bool durable) {
+/// `link_file` without the copy: `target` is on the file's filesystem. Only a refusing
+/// link writes `unwritten` (a replacing one is given none).
+task<publish_outcome> link_here(io_ring& ring, int fd, fs::path target, existing_target existing,
+                                bool durable, unwritten_bytes unwritten) {
   if (existing == existing_target::refuse) {
-    co_await link_at(ring, fd, target, durable);
-    co_return;
+    const chain_plan plan{unwritten, durable, durable};
+    co_return co_await link_at(ring, fd, target, plan);
   }
   // linkat never replaces; renameat does, atomically, but needs a name to move.
   fresh_name fresh(co_await link_fresh_name(ring, fd, target.parent_path(), durable));
+  publish_outcome done;
   std::exception_ptr failure;
   try {
-    co_await rename_at(ring, fd, fresh.path(), target, 0, false);
+    const chain_plan plan{unwritten_bytes(), false, durable};
+    done = co_await rename_at(ring, fd, fresh.path(), target, 0, plan);
   } catch (...) {
     failure = std::current_exception();
   }
   if (failure) co_await remove_name(ring, fresh.path());
   fresh.gone();
   if (failure) std::rethrow_exception(failure);
+  co_return done;
 }
 
 /// Copies the first `size` bytes of `from` into `to` through the ring.
@@ -239,11 +182,11 @@ task<void> copy_data(io_ring& ring, int from, int to, std::uint64_t size, fs::pa
 }
 
 /// Copies the file open as `fd` (named `source`, or empty) into a new `O_TMPFILE` file in
-/// `target`'s directory, with the same mode, and publishes that; returns its descriptor.
+/// `target`'s directory, with the same mode, and publishes that, its descriptor in the outcome.
 /// Reads `fd` itself: every file is opened read-write, and a reopen would check the mode
 /// bits again (refused for a file its owner may not read).
-task<unique_fd> publish_copy(io_ring& ring, int fd, fs::path source, fs::path target,
-                             existing_target existing, bool durable) {
+task<publish_outcome> publish_copy(io_ring& ring, int fd, fs::path source, fs::path target,
+                                   existing_target existing, bool durable) {
   struct stat st;
   if (::fstat(fd, &st) != 0) throw_errno("fstat fd " + std::to_string(fd));
 
@@ -252,8 +195,10 @@ task<unique_fd> publish_copy(io_ring& ring, int fd, fs::path source, fs::path ta
                                       0600));
   if (::fchmod(copy.get(), st.st_mode & 07777) != 0) throw_errno("chmod new file in " + dir.string());
   co_await copy_data(ring, fd, copy.get(), static_cast<std::uint64_t>(st.st_size), source, target);
-  co_await link_here(ring, copy.get(), target, existing, durable);
-  co_return copy;
+  publish_outcome done = co_await link_here(ring, copy.get(), target, existing, durable,
+                                           unwritten_bytes());
+  done.copy = std::move(copy);
+  co_return done;
 }
 
 /// Whether the file open as `fd` is on another filesystem than the directory `dir`, where
@@ -265,36 +210,13 @@ bool on_other_filesystem(int fd, const fs::path& dir) {
          file.st_dev != directory.st_dev;
 }
 
-/// Closes direct descriptor `slot`.
-auto close_direct(io_ring& ring, unsigned slot) {
-  return make_checked_op<int>(ring, {"close"},
-                              [=](io_uring_sqe& s) { io_uring_prep_close_direct(&s, slot); });
-}
-
-/// `sync_directory` as one linked chain on direct descriptor `slot` (a direct open takes no
-/// O_CLOEXEC: the descriptor is the ring's, never the process's): open, fsync, close.
+/// `sync_directory` as one linked chain on direct descriptor `slot`.
 task<void> sync_directory_direct(io_ring& ring, fs::path dir, unsigned slot) {
-  auto open = make_checked_op<int>(ring, {"openat", AT_FDCWD, dir.c_str()}, [&dir, slot](io_uring_sqe& s) {
-    io_uring_prep_openat_direct(&s, AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY, 0, slot);
-  });
-  auto sync = make_checked_op<int>(ring, {"fsync"}, [=](io_uring_sqe& s) {
-    io_uring_prep_fsync(&s, static_cast<int>(slot), 0);
-    s.flags |= IOSQE_FIXED_FILE;
-  });
-  auto close = close_direct(ring, slot);
-  begin_chained_step("fsync directory", sync);
-  linked_ops chain(open, 0, sync);
-  chain.add(0, close);
+  directory_sync sync(ring, dir, slot);
+  linked_ops chain(sync.open());
+  sync.link_after_open(chain);
   co_await chain;
-  (void)open.await_resume();  // throws naming the directory
-  const int synced = linked_ops::result(sync);
-  if (synced < 0) {  // the close never ran: the slot still holds the directory
-    try {
-      co_await close_direct(ring, slot);
-    } catch (const std::system_error&) {  // the failed sync is what to report
-    }
-  }
-  check_sync(synced, false, dir);
+  if (std::exception_ptr failure = co_await sync.settle()) std::rethrow_exception(failure);
 }
 
 /// Whether a durable publish of `fd` at `target` must copy: found before syncing, so that
@@ -306,46 +228,47 @@ bool crosses_before_sync(int fd, const fs::path& target, bool durable) {
 
 }  // namespace
 
-publish_trace::publish_trace() noexcept : outer_(std::exchange(trace, &steps_)) {}
-
-publish_trace::~publish_trace() { trace = outer_; }
-
-void simulate_publish_failure(std::string step, int error) {
-  failing_step = std::move(step);
-  failing_error = error;
-}
-
-task<void> link_file(io_ring& ring, int fd, fs::path target, existing_target existing,
-                     bool durable) {
+task<publish_outcome> link_file(io_ring& ring, int fd, fs::path target,
+                                existing_target existing, bool durable,
+                                unwritten_bytes unwritten) {
   bool crossed = crosses_before_sync(fd, target, durable);
+  // Only a chain that links the file itself writes the unwritten bytes.
+  if (!unwritten.bytes.empty() && (crossed || existing == existing_target::replace))
+    co_return publish_outcome();
   if (!crossed) {
     try {
-      co_await link_here(ring, fd, target, existing, durable);
+      co_return co_await link_here(ring, fd, target, existing, durable, unwritten);
     } catch (const std::system_error& e) {
       if (e.code().value() != EXDEV) throw;
-      crossed = true;
+      crossed = true;  // said by the linkat: everything before it in the chain completed
     }
   }
-  if (crossed) co_await publish_copy(ring, fd, fs::path(), target, existing, durable);
+  publish_outcome done = co_await publish_copy(ring, fd, fs::path(), target, existing, durable);
+  done.written = static_cast<int>(unwritten.bytes.size());
+  done.copy.reset();  // the file goes on with its own descriptor
+  co_return done;
 }
 
-task<unique_fd> move_file(io_ring& ring, int fd, fs::path source, fs::path target,
-                          existing_target existing, bool durable) {
+task<publish_outcome> move_file(io_ring& ring, int fd, fs::path source, fs::path target,
+                                existing_target existing, bool durable,
+                                unwritten_bytes unwritten) {
   bool crossed = crosses_before_sync(fd, target, durable);
+  if (!unwritten.bytes.empty() && crossed) co_return publish_outcome();
   if (!crossed) {
     const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
     try {
-      co_await rename_at(ring, fd, source, target, flags, durable);
+      const chain_plan plan{unwritten, durable, durable};
+      co_return co_await rename_at(ring, fd, source, target, flags, plan);
     } catch (const std::system_error& e) {
       if (e.code().value() != EXDEV) throw;
       crossed = true;
     }
   }
-  if (!crossed) co_return unique_fd();
-  unique_fd copy = co_await publish_copy(ring, fd, source, target, existing, durable);
+  publish_outcome done = co_await publish_copy(ring, fd, source, target, existing, durable);
+  done.written = static_cast<int>(unwritten.bytes.size());
   begin_step("unlinkat", source);
   co_await ops::unlinkat(ring, AT_FDCWD, source.c_str());
-  co_return copy;
+  co_return done;
 }
 
 task<void> sync_directory(io_ring& ring, fs::path dir) {

@@ -1,7 +1,12 @@
 #pragma once
 // Publishing a file under a name: atomically, durably on request, across filesystems.
 
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
 #include <filesystem>
+#include <span>
 
 #include <tempfile/io_ring.hpp>
 #include <tempfile/task.hpp>
@@ -15,21 +20,53 @@ enum class existing_target {
   replace,  ///< replaced atomically: readers see the old file or the new one (`replace`, `persist`)
 };
 
+/// The bytes a file still buffers, at `offset`: a publish writes them as the first step of
+/// the chain that names the file (at most `max_transfer` bytes).
+struct unwritten_bytes {
+  std::span<const std::byte> bytes;
+  std::uint64_t offset = 0;
+};
+
+/// What a publish did besides naming the file.
+struct publish_outcome {
+  /// The chain's write of the unwritten bytes: their count when all were written, fewer on
+  /// a short write, a negative errno on a failed one, -ECANCELED when the publish could not
+  /// chain them (across filesystems). Unless all were written, nothing else happened: the
+  /// caller writes them another way and publishes again without them.
+  int written = -ECANCELED;
+  /// The durable publish synced the target's directory in the same chain; when false the
+  /// caller still has to.
+  bool directory_synced = false;
+  /// The name exists, but syncing its directory in the chain failed: the caller records
+  /// that the file is published, then rethrows this.
+  std::exception_ptr directory_failure;
+  /// `move_file` across filesystems: the descriptor of the copy now named `target`.
+  unique_fd copy;
+
+  bool wrote(const unwritten_bytes& unwritten) const noexcept {
+    return written == static_cast<int>(unwritten.bytes.size());
+  }
+};
+
 /// Gives the open file `fd` the name `target` (absolute) by linking it through /proc: it
 /// appears whole or not at all. Replacing links it to a fresh name in the target's
 /// directory first and renames that over `target`; the fresh name never outlives a
-/// failure. `durable`: the data is synced before the name appears. Across filesystems the
-/// data is copied through the ring into a new `O_TMPFILE` file in the target's directory
-/// (keeping the mode), which is published instead; a durable publish learns that before
-/// syncing (by the devices of the file and the target's directory), and syncs the copy only.
-task<void> link_file(io_ring& ring, int fd, std::filesystem::path target,
-                     existing_target existing, bool durable);
+/// failure. `durable`: the data is synced before the name appears, and the directory
+/// after, in the same chain where a direct descriptor is free. `unwritten` goes first in
+/// that chain. Across filesystems the data is copied through the ring into a new
+/// `O_TMPFILE` file in the target's directory (keeping the mode), which is published
+/// instead; a durable publish learns that before syncing (by the devices of the file and
+/// the target's directory), and syncs the copy only.
+task<publish_outcome> link_file(io_ring& ring, int fd, std::filesystem::path target,
+                                existing_target existing, bool durable,
+                                unwritten_bytes unwritten);
 
-/// Renames the file named `source` and open as `fd` to `target` (absolute); `durable` as
-/// for `link_file`. Across filesystems publishes a copy as `link_file` does, removes
-/// `source` and returns the copy's descriptor (empty when renamed).
-task<unique_fd> move_file(io_ring& ring, int fd, std::filesystem::path source,
-                          std::filesystem::path target, existing_target existing, bool durable);
+/// Renames the file named `source` and open as `fd` to `target` (absolute); `durable` and
+/// `unwritten` as for `link_file`. Across filesystems publishes a copy as `link_file`
+/// does, removes `source` and returns the copy's descriptor.
+task<publish_outcome> move_file(io_ring& ring, int fd, std::filesystem::path source,
+                                std::filesystem::path target, existing_target existing,
+                                bool durable, unwritten_bytes unwritten);
 
 /// fsync(2) of the directory `dir`: names created or renamed in it survive a crash.
 task<void> sync_directory(io_ring& ring, std::filesystem::path dir);

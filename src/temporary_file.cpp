@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <exception>
 #include <string>
 #include <system_error>
 
@@ -14,6 +15,7 @@
 #include "permissions.hpp"
 #include "proc_fd.hpp"
 #include "publish.hpp"
+#include "publish_buffered.hpp"
 #include "test_hooks.hpp"
 #include "unnamed_file_reserve.hpp"
 
@@ -92,14 +94,18 @@ task<void> temporary_file::replace(std::filesystem::path target) {
 task<void> temporary_file::publish(std::filesystem::path target, bool replacing) {
   check_open();
   if (!linkable_) fail(EOPNOTSUPP, "link (filesystem without O_TMPFILE):");
-  co_await flush();
   const std::filesystem::path absolute = std::filesystem::absolute(target);
-  co_await detail::link_file(ring(), fileno(), absolute,
-                             replacing ? detail::existing_target::replace
-                                       : detail::existing_target::refuse,
-                             durable_);
+  const auto existing =
+      replacing ? detail::existing_target::replace : detail::existing_target::refuse;
+  detail::publish_outcome done = co_await publish_buffered(
+      [&ring = ring(), fd = fileno(), &absolute, existing,
+       durable = durable_](detail::unwritten_bytes unwritten) {
+        return detail::link_file(ring, fd, absolute, existing, durable, unwritten);
+      });
   set_removal(removal::kept);
-  if (durable_) co_await detail::sync_directory(ring(), absolute.parent_path());
+  if (done.directory_failure) std::rethrow_exception(done.directory_failure);
+  if (durable_ && !done.directory_synced)
+    co_await detail::sync_directory(ring(), absolute.parent_path());
 }
 
 task<temporary_file> temporary_file::reopen() {

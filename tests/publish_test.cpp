@@ -3,6 +3,8 @@
 // reopen.
 
 #include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -151,10 +153,12 @@ class injected_failure {
   injected_failure& operator=(const injected_failure&) = delete;
 };
 
-/// The steps a durable publish of `w` issues on one filesystem, in order.
+/// The steps a durable publish of `w` issues on one filesystem, in order. Where the file
+/// itself is linked or renamed, its last buffered bytes are written in that chain.
 std::vector<std::string> durable_steps(way w) {
-  if (renames(w)) return {"fdatasync", "renameat", "fsync directory"};
-  if (w == way::link || w == way::spooled_link) return {"fdatasync", "linkat", "fsync directory"};
+  if (renames(w)) return {"write", "fdatasync", "renameat", "fsync directory"};
+  if (w == way::link) return {"write", "fdatasync", "linkat", "fsync directory"};
+  if (w == way::spooled_link) return {"fdatasync", "linkat", "fsync directory"};  // unbuffered
   return {"fdatasync", "linkat", "renameat", "fsync directory"};
 }
 
@@ -284,7 +288,7 @@ TEST_CASE("durable publishing syncs the data, then makes the name, then syncs th
     detail::publish_trace trace;
     CHECK(sync_wait(ring, run(ring, way::link, dir.path(), dir / "a", payload)).error == 0);
     CHECK(sync_wait(ring, run(ring, way::persist, dir.path(), dir / "b", payload)).error == 0);
-    CHECK(trace.steps() == std::vector<std::string>{"linkat", "renameat"});
+    CHECK(trace.steps() == std::vector<std::string>{"write", "linkat", "write", "renameat"});
   }
 }
 
@@ -355,6 +359,90 @@ TEST_CASE("a directory that cannot be opened for its sync is reported; the name 
   }
 }
 
+TEST_CASE("a durable publish of a file that still buffers its last bytes is one chain: one "
+          "completion",
+          "[publish][durable][linked]") {
+  io_ring ring;
+  for (const way w : {way::link, way::persist, way::persist_noclobber}) {
+    CAPTURE(name_of(w));
+    test::scratch_dir dir;
+    std::uint64_t completions = 0;
+    auto body = [&]() -> task<void> {
+      auto publish_once = [&](auto& file) -> task<void> {
+        co_await file.write(payload);  // buffered
+        const std::uint64_t before = ring.stats().completed;
+        co_await publish(file, w, dir / "published");
+        completions = ring.stats().completed - before;
+        co_await file.close();
+      };
+      const options opts = options().dir(dir.path()).durable(true);
+      if (renames(w)) {
+        named_temporary_file file = co_await named_temporary_file::create(ring, opts);
+        co_await publish_once(file);
+      } else {
+        temporary_file file = co_await temporary_file::create(ring, opts);
+        co_await publish_once(file);
+      }
+    };
+    sync_wait(ring, body());
+    CHECK(completions == 1);  // write, fdatasync, name, directory open, fsync, close
+    CHECK(test::slurp(dir / "published") == payload);
+    CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
+  }
+}
+
+TEST_CASE("a publish whose chained write falls short finishes the write first, and fails "
+          "before any name appears when the rest cannot be written",
+          "[publish][fault]") {
+  // RLIMIT_FSIZE cuts the chain's write short (the kernel writes up to the limit), which
+  // cancels the rest of the chain; writing the rest then fails with EFBIG.
+  struct rlimit saved;
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  const auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct restore {
+    rlimit limit;
+    decltype(old_handler) handler;
+    ~restore() {
+      ::setrlimit(RLIMIT_FSIZE, &limit);
+      ::signal(SIGXFSZ, handler);
+    }
+  } restore_on_exit{saved, old_handler};
+
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  const std::string contents(10000, 'a');
+  for (const way w : {way::link, way::persist_noclobber}) {
+    CAPTURE(name_of(w));
+    test::scratch_dir dir;
+    auto attempt = [&](auto& file) -> task<void> {
+      co_await file.write(contents);  // buffered: written by the publish's chain
+      struct rlimit small = saved;
+      small.rlim_cur = 6000;
+      REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+      CHECK_THROWS_MATCHES(co_await publish(file, w, dir / "published"), std::system_error,
+                           has_errno(EFBIG));
+      REQUIRE(::setrlimit(RLIMIT_FSIZE, &saved) == 0);
+      CHECK_FALSE(fs::exists(dir / "published"));
+      co_await publish(file, w, dir / "published");  // the bytes were kept
+      co_await file.close();
+    };
+    auto body = [&]() -> task<void> {
+      const options opts = options().dir(dir.path()).durable(true);
+      if (renames(w)) {
+        named_temporary_file file = co_await named_temporary_file::create(ring, opts);
+        co_await attempt(file);
+      } else {
+        temporary_file file = co_await temporary_file::create(ring, opts);
+        co_await attempt(file);
+      }
+    };
+    sync_wait(ring, body());
+    CHECK(test::slurp(dir / "published") == contents);
+    CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
+  }
+  CHECK(test::open_fds() == fds_before);
+}
+
 TEST_CASE("more durable publishes at once than the ring has direct descriptors all sync their "
           "directory",
           "[publish][durable]") {
@@ -405,7 +493,10 @@ TEST_CASE("publishing across filesystems copies through the ring, keeps the mode
       const auto& steps = trace.steps();
       const bool copied = std::find(steps.begin(), steps.end(), "copy") != steps.end();
       CHECK(copied == copies(w));
-      CHECK(steps.back() == "fsync directory");
+      const auto named_at = std::find_if(steps.rbegin(), steps.rend(), [](const std::string& step) {
+        return step == "linkat" || step == "renameat";
+      });
+      CHECK(std::find(steps.rbegin(), named_at, "fsync directory") != named_at);  // synced after
       fs::remove_all(from);
       fs::remove_all(to);
     }

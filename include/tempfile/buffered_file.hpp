@@ -21,6 +21,10 @@
 #include <tempfile/unique_fd.hpp>
 
 namespace tempfile {
+namespace detail {
+struct unwritten_bytes;
+struct publish_outcome;
+}  // namespace detail
 
 /// Buffer size used when `buffering` is -1 (or 1). Large enough that 4 KiB writes reach the
 /// kernel as 256 KiB io_uring writes (see README, "Buffering"). Writes grow a file's buffer
@@ -114,6 +118,12 @@ class buffered_file : public file_protocol<buffered_file>, private detail::ring_
   void set_removal(removal when, std::filesystem::path path = {});
   /// Throws `std::system_error` (EBADF) if the file is closed.
   void check_open() const;
+  /// Publishes the file through `publish`, called with the bytes it still buffers
+  /// (`detail::unwritten_bytes`) for the publish's chain to write first, and returning a
+  /// `task<detail::publish_outcome>`. Where that chain wrote none of them, throws its failed
+  /// write as `flush` would, or flushes and publishes again without them. Defined in src/.
+  template <class Publish>
+  task<detail::publish_outcome> publish_buffered(Publish publish);
   friend class file_protocol<buffered_file>;
   /// Throws `std::system_error` for `error`, naming `operation` and `description()`.
   [[noreturn]] void fail(int error, const char* operation) const;
