@@ -39,11 +39,11 @@ task<void> named_temporary_file::publish(std::filesystem::path target, bool repl
   const std::filesystem::path absolute = std::filesystem::absolute(target);
   const auto existing =
       replacing ? detail::existing_target::replace : detail::existing_target::refuse;
-  detail::publish_outcome done = co_await publish_buffered(
-      [&ring = ring(), fd = fileno(), &source = name(), &absolute, existing,
-       durable = durable_](detail::unwritten_bytes unwritten) {
-        return detail::move_file(ring, fd, source, absolute, existing, durable, unwritten);
-      });
+  auto rename = [&ring = ring(), fd = fileno(), &source = name(), &absolute, existing,
+               durable = durable_](detail::unwritten_bytes unwritten) {
+    return detail::move_file(ring, fd, source, absolute, existing, durable, unwritten);
+  };
+  detail::publish_outcome done = co_await publish_buffered(rename);
   if (done.copy) replace_descriptor(std::move(done.copy));
   set_description(absolute);
   set_removal(removal::kept);

@@ -48,18 +48,19 @@ struct publish_outcome {
   }
 };
 
-/// Gives the open file `fd` the name `target` (absolute) by linking it through /proc: it
-/// appears whole or not at all. Replacing links it to a fresh name in the target's
-/// directory first and renames that over `target`; the fresh name never outlives a
-/// failure. `durable`: the data is synced before the name appears, and the directory
-/// after, in the same chain where a direct descriptor is free. `unwritten` goes first in
-/// that chain. Across filesystems the data is copied through the ring into a new
-/// `O_TMPFILE` file in the target's directory (keeping the mode), which is published
-/// instead; a durable publish learns that before syncing (by the devices of the file and
-/// the target's directory), and syncs the copy only.
-task<publish_outcome> link_file(io_ring& ring, int fd, std::filesystem::path target,
-                                existing_target existing, bool durable,
-                                unwritten_bytes unwritten);
+/// Gives the open file `fd`, made in the directory `home` (absolute; empty when unknown),
+/// the name `target` (absolute) by linking it through /proc: it appears whole or not at
+/// all. Replacing links it to a fresh name in the target's directory first and renames
+/// that over `target`; the fresh name never outlives a failure. `durable`: the data is
+/// synced before the name appears, and the directory after, in the same chain where a
+/// direct descriptor is free. `unwritten` goes first in that chain. Across filesystems the
+/// data is copied through the ring into a new `O_TMPFILE` file in the target's directory
+/// (keeping the mode), which is published instead; a durable publish learns that before
+/// syncing (by the devices of the file and the target's directory, unless that directory
+/// is `home`), and syncs the copy only.
+task<publish_outcome> link_file(io_ring& ring, int fd, std::filesystem::path home,
+                                std::filesystem::path target, existing_target existing,
+                                bool durable, unwritten_bytes unwritten);
 
 /// Renames the file named `source` and open as `fd` to `target` (absolute); `durable` and
 /// `unwritten` as for `link_file`. Across filesystems publishes a copy as `link_file`

@@ -104,7 +104,6 @@ class publish_chain {
         datasync_(ops::fsync(ring, fd, true)),
         publish_(publish),
         target_(target),
-        directory_path_(target.parent_path()),
         sync_data_(plan.sync_data),
         chain_(writes() ? static_cast<ring_op&>(write_)
                         : sync_data_ ? static_cast<ring_op&>(datasync_) : publish) {
@@ -122,6 +121,7 @@ class publish_chain {
     if (plan.sync_directory && ring.sq_entries() >= length_ + directory_sync::ops) {
       slot_.emplace(ring);
       if (*slot_) {
+        directory_path_ = target.parent_path();
         directory_.emplace(ring, directory_path_, **slot_);
         append(directory_->open(), 0);
         directory_->link_after_open(chain_);

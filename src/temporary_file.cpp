@@ -97,11 +97,14 @@ task<void> temporary_file::publish(std::filesystem::path target, bool replacing)
   const std::filesystem::path absolute = std::filesystem::absolute(target);
   const auto existing =
       replacing ? detail::existing_target::replace : detail::existing_target::refuse;
-  detail::publish_outcome done = co_await publish_buffered(
-      [&ring = ring(), fd = fileno(), &absolute, existing,
-       durable = durable_](detail::unwritten_bytes unwritten) {
-        return detail::link_file(ring, fd, absolute, existing, durable, unwritten);
-      });
+  // Only a durable publish asks where the file lives (see detail::link_file). The lambda is
+  // named, not a temporary inside the co_await: g++ 12 would destroy its path twice.
+  const std::filesystem::path home = durable_ ? dir() : std::filesystem::path();
+  auto link = [&ring = ring(), fd = fileno(), &home, &absolute, existing,
+               durable = durable_](detail::unwritten_bytes unwritten) {
+    return detail::link_file(ring, fd, home, absolute, existing, durable, unwritten);
+  };
+  detail::publish_outcome done = co_await publish_buffered(link);
   set_removal(removal::kept);
   if (done.directory_failure) std::rethrow_exception(done.directory_failure);
   if (durable_ && !done.directory_synced)
