@@ -31,11 +31,12 @@ std::size_t buffered_file::buffer_memory(long buffering) noexcept {
 }
 
 buffered_file::buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
-                             std::filesystem::path description)
+                             std::filesystem::path description, described how)
     : ring_user(&ring, &finish_without_ring),
       fd_(std::move(fd)),
       mode_(std::move(mode)),
       description_(std::move(description)),
+      described_(how),
       writes_behind_(writes_behind(buffering)),
       buffer_(buffer_capacity(buffering)),
       closed_(false) {}
@@ -56,6 +57,7 @@ void buffered_file::swap(buffered_file& other) noexcept {
   swap(fd_, other.fd_);
   swap(mode_, other.mode_);
   swap(description_, other.description_);
+  swap(described_, other.described_);
   swap(removal_, other.removal_);
   swap(removal_path_, other.removal_path_);
   swap(writes_behind_, other.writes_behind_);
@@ -80,8 +82,12 @@ void buffered_file::set_removal(removal when, std::filesystem::path path) {
 }
 
 void buffered_file::fail(int error, const char* operation) const {
+  // An unnamed file's text is built here, not per file: most files never fail.
+  const std::filesystem::path& named =
+      described_ == described::by_directory ? description_ / "(unnamed temporary file)"
+                                            : description_;
   throw std::system_error(error, std::generic_category(),
-                          std::string(operation) + " " + description_.string());
+                          std::string(operation) + " " + named.string());
 }
 
 void buffered_file::check_open() const {

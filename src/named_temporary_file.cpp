@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <exception>
+#include <utility>
 
 #include <tempfile/names.hpp>
 #include <tempfile/ops.hpp>
@@ -19,7 +20,7 @@ task<named_temporary_file> named_temporary_file::create(io_ring& ring, options o
                             created.path);
   if (opts.auto_delete())
     file.set_removal(opts.delete_on_close() ? removal::on_close : removal::on_destroy,
-                     created.path);
+                     std::move(created.path));
   else
     file.set_removal(removal::kept);
   file.durable_ = opts.durable();

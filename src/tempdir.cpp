@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <mutex>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -71,7 +73,28 @@ std::vector<fs::path> default_candidates() {
 
 namespace detail {
 
+namespace {
+
+/// Whether `text` is an absolute path already in normal form: no empty, "." or ".."
+/// component and no trailing slash (what every file creation passes, checked without
+/// building one path per component).
+bool normal_absolute(std::string_view text) {
+  if (text.empty() || text.front() != '/') return false;
+  if (text.size() == 1) return true;
+  if (text.back() == '/') return false;
+  for (std::size_t start = 1; start <= text.size();) {
+    const std::size_t end = std::min(text.find('/', start), text.size());
+    const std::string_view component = text.substr(start, end - start);
+    if (component.empty() || component == "." || component == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 fs::path absolute_path(const fs::path& p) {
+  if (normal_absolute(p.native())) return p;
   // libstdc++'s absolute() rejects an empty path, which Python reads as the current dir.
   fs::path result = (p.empty() ? fs::current_path() : fs::absolute(p)).lexically_normal();
   if (result.has_relative_path() && !result.has_filename()) result = result.parent_path();

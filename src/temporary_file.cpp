@@ -70,17 +70,17 @@ task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, std::filesystem::pa
 
 temporary_file::temporary_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
                                std::filesystem::path dir, bool linkable, bool durable)
-    : buffered_file(ring, std::move(fd), std::move(mode), buffering,
-                    std::move(dir) / "(unnamed temporary file)"),
+    : buffered_file(ring, std::move(fd), std::move(mode), buffering, std::move(dir),
+                    described::by_directory),
       linkable_(linkable),
       durable_(durable) {}
 
 task<temporary_file> temporary_file::create(io_ring& ring, options opts) {
   file_mode mode = file_mode::parse(opts.mode());
-  const std::filesystem::path dir = detail::resolve_dir(opts);
+  std::filesystem::path dir = detail::resolve_dir(opts);
   auto [fd, linkable] = co_await detail::open_unnamed(ring, dir, opts);
-  co_return temporary_file(ring, std::move(fd), std::move(mode), opts.buffering(), dir, linkable,
-                           opts.durable());
+  co_return temporary_file(ring, std::move(fd), std::move(mode), opts.buffering(),
+                           std::move(dir), linkable, opts.durable());
 }
 
 task<void> temporary_file::link(std::filesystem::path target) {

@@ -100,9 +100,13 @@ class buffered_file : public file_protocol<buffered_file>, private detail::ring_
   /// `kept` (named, survives), or named and removed at close or at destruction.
   enum class removal { anonymous, kept, on_close, on_destroy };
 
-  /// `description` names the file in errors: its path, or its directory when unnamed.
+  /// What a file's description is: its path, or the directory of a file without a name.
+  enum class described { by_path, by_directory };
+
+  /// `description` names the file in errors: its path, or (`by_directory`) its directory,
+  /// to which errors add "(unnamed temporary file)".
   buffered_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
-                std::filesystem::path description);
+                std::filesystem::path description, described how = described::by_path);
 
   /// The ring every operation of this file runs on; throws EBADF once that ring has been
   /// destroyed.
@@ -154,6 +158,7 @@ class buffered_file : public file_protocol<buffered_file>, private detail::ring_
   unique_fd fd_;
   file_mode mode_;
   std::filesystem::path description_;
+  described described_ = described::by_path;
   removal removal_ = removal::anonymous;
   std::filesystem::path removal_path_;
   bool writes_behind_ = false;  // the default buffer pipelines; an explicit size holds n

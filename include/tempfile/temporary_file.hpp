@@ -43,7 +43,7 @@ class temporary_file : public buffered_file {
   temporary_file(io_ring& ring, unique_fd fd, file_mode mode, long buffering,
                  std::filesystem::path dir, bool linkable, bool durable);
   task<void> publish(std::filesystem::path target, bool replacing);
-  std::filesystem::path dir() const { return description().parent_path(); }
+  const std::filesystem::path& dir() const noexcept { return description(); }
 
   bool linkable_;
   bool durable_;
