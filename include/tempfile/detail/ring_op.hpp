@@ -154,7 +154,8 @@ class op_list {
 /// resumed, an op that completed fully holds the result it was added with, the failing
 /// one its own, and those that never ran -ECANCELED; each op's own `await_resume` reads
 /// it. Destroyed while the kernel owns the chain, it cancels it and waits for that CQE,
-/// like a ring_op. The ring's SQ holds `max_chain` SQEs, so a chain is at most that long.
+/// like a ring_op. Every ring's SQ holds `max_chain` SQEs, so a chain that long always fits;
+/// a longer one only where `io_ring::sq_entries()` says it does (all go in one submission).
 class [[nodiscard]] linked_ops {
  public:
   static constexpr unsigned max_chain = 4;
