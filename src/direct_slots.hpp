@@ -10,9 +10,9 @@
 namespace tempfile::detail {
 
 /// A sparse registered-file table as large as the ring's CQ (the most ops in flight),
-/// registered on first use, and the free slots in it. A chain that opens into a slot
-/// closes it again before giving it back (a slot still holding a file is closed by the
-/// next open into it, or by the ring's end). Ring thread only.
+/// registered on first use, and the free slots in it. Whoever opens into a slot closes it
+/// again before giving it back (a slot still holding a file is closed by the next open
+/// into it, or by the ring's end). Ring thread only.
 class direct_slots final : public ring_extension {
  public:
   explicit direct_slots(io_ring& ring);
@@ -20,8 +20,12 @@ class direct_slots final : public ring_extension {
   /// A free slot, or none when all are lent (or the kernel refused the table).
   std::optional<unsigned> take() noexcept;
   void give_back(unsigned slot) noexcept { free_.push_back(slot); }
+  /// Closes what `slot` holds, at once (a files-update registration, not an op): for a
+  /// chain that cannot end with the close (see io_ring's chain rule).
+  void close(unsigned slot) noexcept;
 
  private:
+  io_ring& ring_;
   std::vector<unsigned> free_;
 };
 
@@ -37,6 +41,8 @@ class lent_slot {
 
   explicit operator bool() const noexcept { return slot_.has_value(); }
   unsigned operator*() const noexcept { return *slot_; }
+  /// Closes what the slot holds (see direct_slots::close).
+  void close() noexcept { table_.close(*slot_); }
 
  private:
   direct_slots& table_;

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 
-#include <exception>
 #include <utility>
 
 #include <tempfile/names.hpp>
@@ -48,9 +47,7 @@ task<void> named_temporary_file::publish(std::filesystem::path target, bool repl
   if (done.copy) replace_descriptor(std::move(done.copy));
   set_description(absolute);
   set_removal(removal::kept);
-  if (done.directory_failure) std::rethrow_exception(done.directory_failure);
-  if (durable_ && !done.directory_synced)
-    co_await detail::sync_directory(ring(), absolute.parent_path());
+  if (durable_) co_await detail::sync_directory(ring(), absolute.parent_path());
 }
 
 task<named_temporary_file> named_temporary_file::reopen() {

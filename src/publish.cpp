@@ -36,6 +36,25 @@ constexpr std::size_t copy_chunk = 1 << 20;
   throw std::system_error(errno, std::generic_category(), what);
 }
 
+/// Fills an openat SQE opening the directory `path` into direct descriptor `slot` (a direct
+/// open takes no O_CLOEXEC: the descriptor is the ring's, never the process's).
+struct open_directory_direct_sqe {
+  const char* path;
+  unsigned slot;
+  void operator()(io_uring_sqe& sqe) const noexcept {
+    io_uring_prep_openat_direct(&sqe, AT_FDCWD, path, O_RDONLY | O_DIRECTORY, 0, slot);
+  }
+};
+
+/// Fills an fsync SQE for direct descriptor `slot`.
+struct fsync_direct_sqe {
+  unsigned slot;
+  void operator()(io_uring_sqe& sqe) const noexcept {
+    io_uring_prep_fsync(&sqe, static_cast<int>(slot), 0);
+    sqe.flags |= IOSQE_FIXED_FILE;
+  }
+};
+
 /// Links the file open as `fd` to `target` in a chain as `plan` says; throws what linkat
 /// says (EEXIST, EXDEV, …). Through the calling thread's /proc/thread-self/fd/N, or where
 /// /proc is not mounted, through `fd` itself with AT_EMPTY_PATH (which needs
@@ -77,7 +96,7 @@ task<fs::path> link_fresh_name(io_ring& ring, int fd, fs::path dir, bool sync_fi
     fs::path fresh = dir / name;
     bool taken = false;
     try {
-      const chain_plan plan{unwritten_bytes(), sync_first, false};
+      const chain_plan plan{unwritten_bytes(), sync_first};
       co_await link_at(ring, fd, fresh, plan);
     } catch (const std::system_error& e) {
       if (e.code().value() != EEXIST) throw;
@@ -132,7 +151,7 @@ class fresh_name {
 task<publish_outcome> link_here(io_ring& ring, int fd, fs::path target, existing_target existing,
                                 bool durable, unwritten_bytes unwritten) {
   if (existing == existing_target::refuse) {
-    const chain_plan plan{unwritten, durable, durable};
+    const chain_plan plan{unwritten, durable};
     co_return co_await link_at(ring, fd, target, plan);
   }
   // linkat never replaces; renameat does, atomically, but needs a name to move.
@@ -140,7 +159,7 @@ task<publish_outcome> link_here(io_ring& ring, int fd, fs::path target, existing
   publish_outcome done;
   std::exception_ptr failure;
   try {
-    const chain_plan plan{unwritten_bytes(), false, durable};
+    const chain_plan plan{unwritten_bytes(), false};
     done = co_await rename_at(ring, fd, fresh.path(), target, 0, plan);
   } catch (...) {
     failure = std::current_exception();
@@ -210,15 +229,6 @@ bool on_other_filesystem(int fd, const fs::path& dir) {
          file.st_dev != directory.st_dev;
 }
 
-/// `sync_directory` as one linked chain on direct descriptor `slot`.
-task<void> sync_directory_direct(io_ring& ring, fs::path dir, unsigned slot) {
-  directory_sync sync(ring, dir, slot);
-  linked_ops chain(sync.open());
-  sync.link_after_open(chain);
-  co_await chain;
-  if (std::exception_ptr failure = co_await sync.settle()) std::rethrow_exception(failure);
-}
-
 /// Whether a durable publish of `fd` at `target` must copy: found before syncing, so that
 /// only the copy is synced. EXDEV may still follow (a bind mount shares its device), and a
 /// copy with it. A target in `home`, the directory the file was made in, is taken to be on
@@ -261,7 +271,7 @@ task<publish_outcome> move_file(io_ring& ring, int fd, fs::path source, fs::path
   if (!crossed) {
     const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
     try {
-      const chain_plan plan{unwritten, durable, durable};
+      const chain_plan plan{unwritten, durable};
       co_return co_await rename_at(ring, fd, source, target, flags, plan);
     } catch (const std::system_error& e) {
       if (e.code().value() != EXDEV) throw;
@@ -278,7 +288,18 @@ task<publish_outcome> move_file(io_ring& ring, int fd, fs::path source, fs::path
 task<void> sync_directory(io_ring& ring, fs::path dir) {
   lent_slot slot(ring);
   if (slot) {
-    co_await sync_directory_direct(ring, dir, *slot);
+    // Open and fsync on a direct descriptor, linked; the fsync comes last (a failed one
+    // does not break a chain), and the slot is closed at once after.
+    checked_op<int, open_directory_direct_sqe> open(ring, {"openat", AT_FDCWD, dir.c_str()},
+                                                    {dir.c_str(), *slot});
+    prepared_op<fsync_direct_sqe> sync(ring, {*slot});
+    begin_chained_step("fsync directory", sync);
+    linked_ops chain(open, 0, sync);
+    co_await chain;
+    const int synced = linked_ops::result(sync);
+    (void)open.await_resume();  // throws naming the directory; nothing is open then
+    slot.close();
+    check_sync(synced, false, dir);
     co_return;
   }
   unique_fd directory(co_await ops::openat(ring, AT_FDCWD, dir.c_str(),

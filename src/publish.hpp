@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <filesystem>
 #include <span>
 
@@ -34,12 +33,6 @@ struct publish_outcome {
   /// chain them (across filesystems). Unless all were written, nothing else happened: the
   /// caller writes them another way and publishes again without them.
   int written = -ECANCELED;
-  /// The durable publish synced the target's directory in the same chain; when false the
-  /// caller still has to.
-  bool directory_synced = false;
-  /// The name exists, but syncing its directory in the chain failed: the caller records
-  /// that the file is published, then rethrows this.
-  std::exception_ptr directory_failure;
   /// `move_file` across filesystems: the descriptor of the copy now named `target`.
   unique_fd copy;
 
@@ -52,12 +45,12 @@ struct publish_outcome {
 /// the name `target` (absolute) by linking it through /proc: it appears whole or not at
 /// all. Replacing links it to a fresh name in the target's directory first and renames
 /// that over `target`; the fresh name never outlives a failure. `durable`: the data is
-/// synced before the name appears, and the directory after, in the same chain where a
-/// direct descriptor is free. `unwritten` goes first in that chain. Across filesystems the
-/// data is copied through the ring into a new `O_TMPFILE` file in the target's directory
-/// (keeping the mode), which is published instead; a durable publish learns that before
-/// syncing (by the devices of the file and the target's directory, unless that directory
-/// is `home`), and syncs the copy only.
+/// synced before the name appears (the directory is the caller's: `sync_directory`).
+/// `unwritten` is written first, in one chain with the sync or, without one, the link.
+/// Across filesystems the data is copied through the ring into a new `O_TMPFILE` file in
+/// the target's directory (keeping the mode), which is published instead; a durable
+/// publish learns that before syncing (by the devices of the file and the target's
+/// directory, unless that directory is `home`), and syncs the copy only.
 task<publish_outcome> link_file(io_ring& ring, int fd, std::filesystem::path home,
                                 std::filesystem::path target, existing_target existing,
                                 bool durable, unwritten_bytes unwritten);

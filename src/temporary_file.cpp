@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <exception>
 #include <string>
 #include <system_error>
 
@@ -106,9 +105,7 @@ task<void> temporary_file::publish(std::filesystem::path target, bool replacing)
   };
   detail::publish_outcome done = co_await publish_buffered(link);
   set_removal(removal::kept);
-  if (done.directory_failure) std::rethrow_exception(done.directory_failure);
-  if (durable_ && !done.directory_synced)
-    co_await detail::sync_directory(ring(), absolute.parent_path());
+  if (durable_) co_await detail::sync_directory(ring(), absolute.parent_path());
 }
 
 task<temporary_file> temporary_file::reopen() {

@@ -1,6 +1,7 @@
 // io_ring, task, sync_wait, when_all, spawn: behaviour, batching, backpressure, lifetime.
 
 #include <fcntl.h>
+#include <liburing.h>
 #include <unistd.h>
 
 #include <tempfile/tempfile.hpp>
@@ -368,6 +369,63 @@ task<std::pair<int, int>> write_then_close(io_ring& ring, unique_fd& file,
 }
 
 }  // namespace
+
+namespace {
+
+/// Runs `first` (a failing op, with IOSQE_IO_LINK) and a NOP linked after it on a plain
+/// liburing ring; returns whether the NOP ran.
+template <class Prepare>
+bool chain_goes_on_after_failed(Prepare first) {
+  io_uring raw;
+  REQUIRE(io_uring_queue_init(4, &raw, 0) == 0);
+  io_uring_sqe* sqe = io_uring_get_sqe(&raw);
+  first(*sqe);
+  sqe->flags |= IOSQE_IO_LINK;
+  sqe->user_data = 1;
+  sqe = io_uring_get_sqe(&raw);
+  io_uring_prep_nop(sqe);
+  sqe->user_data = 2;
+  REQUIRE(io_uring_submit_and_wait(&raw, 2) == 2);
+  int results[3] = {0, 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    io_uring_cqe* cqe;
+    REQUIRE(io_uring_wait_cqe(&raw, &cqe) == 0);
+    results[cqe->user_data] = cqe->res;
+    io_uring_cqe_seen(&raw, cqe);
+  }
+  io_uring_queue_exit(&raw);
+  CHECK(results[1] < 0);  // the first op did fail
+  return results[2] != -ECANCELED;
+}
+
+}  // namespace
+
+TEST_CASE("the kernel's chain rule the library's chains follow: a failed fsync, linkat, "
+          "renameat or unlinkat lets a chain go on, a failed open, write or close breaks it",
+          "[runtime][linked]") {
+  int pipe_fds[2];
+  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  const unique_fd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  const int pipe_fd = read_end.get();
+  // So no chain of the library's has one of the first four anywhere but last (see
+  // detail::linked_ops); should a kernel start breaking chains on them too, that stays safe.
+  CHECK(chain_goes_on_after_failed([&](io_uring_sqe& s) { io_uring_prep_fsync(&s, pipe_fd, 0); }));
+  CHECK(chain_goes_on_after_failed([](io_uring_sqe& s) {
+    io_uring_prep_linkat(&s, AT_FDCWD, "/nonexistent/a", AT_FDCWD, "/nonexistent/b", 0);
+  }));
+  CHECK(chain_goes_on_after_failed([](io_uring_sqe& s) {
+    io_uring_prep_renameat(&s, AT_FDCWD, "/nonexistent/a", AT_FDCWD, "/nonexistent/b", 0);
+  }));
+  CHECK(chain_goes_on_after_failed(
+      [](io_uring_sqe& s) { io_uring_prep_unlinkat(&s, AT_FDCWD, "/nonexistent/a", 0); }));
+  CHECK_FALSE(chain_goes_on_after_failed([](io_uring_sqe& s) {
+    io_uring_prep_openat(&s, AT_FDCWD, "/nonexistent/a", O_RDONLY, 0);
+  }));
+  CHECK_FALSE(chain_goes_on_after_failed([&](io_uring_sqe& s) {
+    io_uring_prep_write(&s, pipe_fd, "x", 1, 0);  // the read end: EBADF
+  }));
+  CHECK_FALSE(chain_goes_on_after_failed([](io_uring_sqe& s) { io_uring_prep_close(&s, 100000); }));
+}
 
 TEST_CASE("a linked write and close: the close runs only after a complete write",
           "[runtime][linked]") {

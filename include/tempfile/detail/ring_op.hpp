@@ -148,7 +148,10 @@ class op_list {
 };
 
 /// Ops submitted as one IOSQE_IO_LINK chain: each runs only if the one before completed
-/// fully (for a read or write, a short count breaks the chain too). Every op but the last
+/// fully (for a read or write, a short count breaks the chain too). Only some ops break a
+/// chain when they fail (reads, writes, opens, closes); a failed fsync, linkat, renameat or
+/// unlinkat lets it go on and posts a completion of its own, so such an op may only come
+/// last (checked in debug builds). Every op but the last
 /// carries IOSQE_CQE_SKIP_SUCCESS, so the chain posts one CQE and wakes its coroutine once:
 /// the first failing op's (the kernel then skips the rest's), else the last's. Once
 /// resumed, an op that completed fully holds the result it was added with, the failing
