@@ -151,14 +151,13 @@ class op_list {
 /// fully (for a read or write, a short count breaks the chain too). Only some ops break a
 /// chain when they fail (reads, writes, opens, closes); a failed fsync, linkat, renameat or
 /// unlinkat lets it go on and posts a completion of its own, so such an op may only come
-/// last (checked in debug builds). Every op but the last
-/// carries IOSQE_CQE_SKIP_SUCCESS, so the chain posts one CQE and wakes its coroutine once:
-/// the first failing op's (the kernel then skips the rest's), else the last's. Once
-/// resumed, an op that completed fully holds the result it was added with, the failing
-/// one its own, and those that never ran -ECANCELED; each op's own `await_resume` reads
-/// it. Destroyed while the kernel owns the chain, it cancels it and waits for that CQE,
-/// like a ring_op. Every ring's SQ holds `max_chain` SQEs, so a chain that long always fits;
-/// a longer one only where `io_ring::sq_entries()` says it does (all go in one submission).
+/// last (checked in debug builds). Every op but the last carries IOSQE_CQE_SKIP_SUCCESS,
+/// so the chain posts one CQE and wakes its coroutine once: the first failing op's (the
+/// kernel then skips the rest's), else the last's. Once resumed, an op that completed
+/// fully holds the result it was added with, the failing one its own, and those that never
+/// ran -ECANCELED; each op's own `await_resume` reads it. Destroyed while the kernel owns
+/// the chain, it cancels it and waits for that CQE, like a ring_op. The ring's SQ holds
+/// `max_chain` SQEs, so a chain is at most that long.
 class [[nodiscard]] linked_ops {
  public:
   static constexpr unsigned max_chain = 4;
