@@ -3,7 +3,6 @@
 // makes the name.
 
 #include <cassert>
-#include <exception>
 #include <filesystem>
 #include <utility>
 
