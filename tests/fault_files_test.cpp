@@ -316,20 +316,8 @@ TEST_CASE("mkstemp and mkdtemp never follow a symlink planted at the chosen name
 
 TEST_CASE("a close whose last write falls short finishes it first, and fails with the file open",
           "[fault][close]") {
-  // RLIMIT_FSIZE cuts the closing write short (the kernel writes up to the limit), which
+  // A cap on file sizes cuts the closing write short (the kernel writes up to it), which
   // cancels the close linked to it; the rest then fails with EFBIG.
-  struct rlimit saved;
-  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
-  const auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
-  struct restore {
-    rlimit limit;
-    decltype(old_handler) handler;
-    ~restore() {
-      ::setrlimit(RLIMIT_FSIZE, &limit);
-      ::signal(SIGXFSZ, handler);
-    }
-  } restore_on_exit{saved, old_handler};
-
   test::scratch_dir dir;
   io_ring ring;
   const int fds_before = test::open_fds();
@@ -339,12 +327,11 @@ TEST_CASE("a close whose last write falls short finishes it first, and fails wit
         ring, options().dir(dir.path()).auto_delete(false));
     name = file.name();
     co_await file.write(std::string(10000, 'a'));  // buffered: written by close
-    struct rlimit small = saved;
-    small.rlim_cur = 6000;
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-    CHECK_THROWS_MATCHES(co_await file.close(), std::system_error, has_errno(EFBIG));
-    CHECK_FALSE(file.closed());  // the close never ran: the data is still buffered
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    {
+      test::file_size_cap cap(6000);
+      CHECK_THROWS_MATCHES(co_await file.close(), std::system_error, has_errno(EFBIG));
+      CHECK_FALSE(file.closed());  // the close never ran: the data is still buffered
+    }
     co_await file.close();
     CHECK(file.closed());
   };

@@ -3,8 +3,6 @@
 // reopen.
 
 #include <sched.h>
-#include <signal.h>
-#include <sys/resource.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -359,6 +357,18 @@ TEST_CASE("a directory that cannot be opened for its sync is reported; the name 
   }
 }
 
+/// Awaits `body(file)` on a fresh file of the type `w` publishes from, made with `opts`.
+template <class Body>
+task<void> with_file(io_ring& ring, way w, options opts, Body body) {
+  if (renames(w)) {
+    named_temporary_file file = co_await named_temporary_file::create(ring, opts);
+    co_await body(file);
+  } else {
+    temporary_file file = co_await temporary_file::create(ring, opts);
+    co_await body(file);
+  }
+}
+
 TEST_CASE("a publish writes the bytes a file still buffers in the chain that names it, or, "
           "durable, in the chain that syncs it",
           "[publish][linked]") {
@@ -368,24 +378,15 @@ TEST_CASE("a publish writes the bytes a file still buffers in the chain that nam
       CAPTURE(name_of(w), durable);
       test::scratch_dir dir;
       std::uint64_t completions = 0;
-      auto body = [&]() -> task<void> {
-        auto publish_once = [&](auto& file) -> task<void> {
-          co_await file.write(payload);  // buffered
-          const std::uint64_t before = ring.stats().completed;
-          co_await publish(file, w, dir / "published");
-          completions = ring.stats().completed - before;
-          co_await file.close();
-        };
-        const options opts = options().dir(dir.path()).durable(durable);
-        if (renames(w)) {
-          named_temporary_file file = co_await named_temporary_file::create(ring, opts);
-          co_await publish_once(file);
-        } else {
-          temporary_file file = co_await temporary_file::create(ring, opts);
-          co_await publish_once(file);
-        }
+      auto publish_once = [&](auto& file) -> task<void> {
+        co_await file.write(payload);  // buffered
+        const std::uint64_t before = ring.stats().completed;
+        co_await publish(file, w, dir / "published");
+        completions = ring.stats().completed - before;
+        co_await file.close();
       };
-      sync_wait(ring, body());
+      const options opts = options().dir(dir.path()).durable(durable);
+      sync_wait(ring, with_file(ring, w, opts, publish_once));
       // Durable: write + fdatasync, the name, the directory's open + fsync. Nothing may
       // follow an fsync or a link in a chain (their failures do not break it).
       CHECK(completions == (durable ? 3u : 1u));
@@ -398,20 +399,8 @@ TEST_CASE("a publish writes the bytes a file still buffers in the chain that nam
 TEST_CASE("a publish whose chained write falls short finishes the write first, and fails "
           "before any name appears when the rest cannot be written",
           "[publish][fault]") {
-  // RLIMIT_FSIZE cuts the chain's write short (the kernel writes up to the limit), which
+  // A cap on file sizes cuts the chain's write short (the kernel writes up to it), which
   // cancels the rest of the chain; writing the rest then fails with EFBIG.
-  struct rlimit saved;
-  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
-  const auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
-  struct restore {
-    rlimit limit;
-    decltype(old_handler) handler;
-    ~restore() {
-      ::setrlimit(RLIMIT_FSIZE, &limit);
-      ::signal(SIGXFSZ, handler);
-    }
-  } restore_on_exit{saved, old_handler};
-
   io_ring ring;
   const int fds_before = test::open_fds();
   const std::string contents(10000, 'a');
@@ -420,27 +409,17 @@ TEST_CASE("a publish whose chained write falls short finishes the write first, a
     test::scratch_dir dir;
     auto attempt = [&](auto& file) -> task<void> {
       co_await file.write(contents);  // buffered: written by the publish's chain
-      struct rlimit small = saved;
-      small.rlim_cur = 6000;
-      REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-      CHECK_THROWS_MATCHES(co_await publish(file, w, dir / "published"), std::system_error,
-                           has_errno(EFBIG));
-      REQUIRE(::setrlimit(RLIMIT_FSIZE, &saved) == 0);
+      {
+        test::file_size_cap cap(6000);
+        CHECK_THROWS_MATCHES(co_await publish(file, w, dir / "published"), std::system_error,
+                             has_errno(EFBIG));
+      }
       CHECK_FALSE(fs::exists(dir / "published"));
       co_await publish(file, w, dir / "published");  // the bytes were kept
       co_await file.close();
     };
-    auto body = [&]() -> task<void> {
-      const options opts = options().dir(dir.path()).durable(true);
-      if (renames(w)) {
-        named_temporary_file file = co_await named_temporary_file::create(ring, opts);
-        co_await attempt(file);
-      } else {
-        temporary_file file = co_await temporary_file::create(ring, opts);
-        co_await attempt(file);
-      }
-    };
-    sync_wait(ring, body());
+    const options opts = options().dir(dir.path()).durable(true);
+    sync_wait(ring, with_file(ring, w, opts, attempt));
     CHECK(test::slurp(dir / "published") == contents);
     CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
   }

@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -165,6 +167,30 @@ class umask_guard {
 
  private:
   mode_t previous_;
+};
+
+/// Caps the size of files this process writes (RLIMIT_FSIZE) at `limit()` bytes, for as
+/// long as it lives, with SIGXFSZ ignored: a write crossing the cap is cut short there, and
+/// the next fails with EFBIG. `lift()` restores the old cap early.
+class file_size_cap {
+ public:
+  explicit file_size_cap(rlim_t bytes) : handler_(::signal(SIGXFSZ, SIG_IGN)) {
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved_) == 0);
+    struct rlimit capped = saved_;
+    capped.rlim_cur = bytes;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &capped) == 0);
+  }
+  ~file_size_cap() {
+    lift();
+    ::signal(SIGXFSZ, handler_);
+  }
+  file_size_cap(const file_size_cap&) = delete;
+  file_size_cap& operator=(const file_size_cap&) = delete;
+  void lift() { ::setrlimit(RLIMIT_FSIZE, &saved_); }
+
+ private:
+  struct rlimit saved_;
+  decltype(SIG_IGN) handler_;
 };
 
 /// Runs `body` in a child process with /proc unmounted in a mount namespace of its own and
