@@ -26,7 +26,7 @@ constexpr std::array legends = {
     scenario_legend{"publish",
                     "one durably published file per op: temporary_file with durable(true), "
                     "write, link, close vs the same sync calls on 1 thread and on N, and raw "
-                    "liburing (openat, then linked write, fdatasync, linkat, fsync(dir), close)",
+                    "liburing (openat; linked write, fdatasync; linked linkat, fsync(dir), close)",
                     "on tmpfs nothing waits for a disk and each blocking step is an io-wq "
                     "hand-off, dearer than the sync call; one at a time on a disk, both wait "
                     "for the same journal commits (bench/README.md, \"Durable publishing\")"},

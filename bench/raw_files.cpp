@@ -185,10 +185,14 @@ void raw_file_maker::publish(const std::filesystem::path& dir, const std::string
         links.mark(open, step::openat, false);
         return true;
       }
-      if (s.phase > 1) return false;
+      if (s.phase == 1) {  // the data, synced: a failed fdatasync does not break a chain,
+                           // so the name may only follow once its completion said so
+        add_write(links, s.fd, payload, false);
+        add_fsync(links, s.fd, IORING_FSYNC_DATASYNC, false);
+        return true;
+      }
+      if (s.phase > 2) return false;
       s.source = "/proc/self/fd/" + std::to_string(s.fd);
-      add_write(links, s.fd, payload, false);
-      add_fsync(links, s.fd, IORING_FSYNC_DATASYNC, false);
       io_uring_sqe* link = links.next();
       io_uring_prep_linkat(link, AT_FDCWD, s.source.c_str(), AT_FDCWD, s.name.c_str(),
                            AT_SYMLINK_FOLLOW);

@@ -14,9 +14,10 @@
 
 namespace tempfile_bench {
 
-/// One ring keeping `depth` files in flight. Each file is one linked chain of SQEs (two for
-/// publish: the open, then the rest), every step but the last with IOSQE_CQE_SKIP_SUCCESS,
-/// so a file costs one completion; a slot takes its next file as soon as its chain ends.
+/// One ring keeping `depth` files in flight. Each file is one linked chain of SQEs (three
+/// for publish: the open, the data and its sync, then the rest), every step but the last
+/// with IOSQE_CQE_SKIP_SUCCESS, so a file costs one completion per chain; a slot takes its
+/// next file as soon as its last chain ends.
 class raw_file_maker {
  public:
   raw_file_maker(unsigned depth, unsigned setup_flags);
@@ -30,7 +31,9 @@ class raw_file_maker {
   /// openat_direct(O_CREAT|O_EXCL, a fresh name) → write → [fsync] → unlinkat → close_direct.
   void named(const std::filesystem::path& dir, std::size_t count,
              std::span<const std::byte> payload, bool fsync, latency_sampler& latencies);
-  /// openat(O_TMPFILE); then write → fdatasync → linkat(`prefix`N) → fsync(dir) → close.
+  /// openat(O_TMPFILE); write → fdatasync; then linkat(`prefix`N) → fsync(dir) → close. The
+  /// name waits for the fdatasync's completion: a failed fsync does not break a chain (the
+  /// kernel would go on to the link), so a correct program cannot link the two.
   void publish(const std::filesystem::path& dir, const std::string& prefix, std::size_t count,
                std::span<const std::byte> payload, latency_sampler& latencies);
 
