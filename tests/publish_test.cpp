@@ -396,6 +396,33 @@ TEST_CASE("a publish writes the bytes a file still buffers in the chain that nam
   }
 }
 
+TEST_CASE("a publish after writes behind: the full buffers land first, the last one in the "
+          "publish's chain, the whole contents at the target",
+          "[publish][linked]") {
+  io_ring ring;
+  std::string contents;
+  for (int i = 0; i < 300; ++i) contents += std::string(4096, static_cast<char>('a' + i % 26));
+  contents += std::string(1000, 'z');  // about 1.2 MiB: four full buffers and a partial one
+  for (const bool durable : {false, true}) {
+    for (const way w : {way::link, way::persist, way::persist_noclobber}) {
+      CAPTURE(name_of(w), durable);
+      test::scratch_dir dir;
+      auto write_publish = [&](auto& file) -> task<void> {
+        for (std::size_t at = 0; at < contents.size(); at += 4096)
+          co_await file.write(std::string_view(contents).substr(at, 4096));
+        co_await publish(file, w, dir / "published");
+        CHECK(test::slurp(dir / "published") == contents);  // whole once it has a name
+        CHECK(file.tell() == static_cast<std::int64_t>(contents.size()));
+        co_await file.close();
+      };
+      const options opts = options().dir(dir.path()).durable(durable);
+      sync_wait(ring, with_file(ring, w, opts, write_publish));
+      CHECK(test::slurp(dir / "published") == contents);
+      CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
+    }
+  }
+}
+
 TEST_CASE("a publish whose chained write falls short finishes the write first, and fails "
           "before any name appears when the rest cannot be written",
           "[publish][fault]") {
