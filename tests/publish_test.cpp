@@ -396,8 +396,8 @@ TEST_CASE("a publish writes the bytes a file still buffers in the chain that nam
   }
 }
 
-TEST_CASE("a publish after writes behind: the full buffers land first, the last one in the "
-          "publish's chain, the whole contents at the target",
+TEST_CASE("a publish after writes behind puts the whole contents at the target, whole as soon "
+          "as it has a name",
           "[publish][linked]") {
   io_ring ring;
   std::string contents;
