@@ -58,8 +58,7 @@ struct fsync_direct_sqe {
 /// Links the file open as `fd` to `target` in a chain as `plan` says; throws what linkat
 /// says (EEXIST, EXDEV, …). Through the calling thread's /proc/thread-self/fd/N, or where
 /// /proc is not mounted, through `fd` itself with AT_EMPTY_PATH (which needs
-/// CAP_DAC_READ_SEARCH before Linux 6.10; the directory is then left to the caller);
-/// ENOENT saying so when neither works.
+/// CAP_DAC_READ_SEARCH before Linux 6.10); ENOENT saying so when neither works.
 task<publish_outcome> link_at(io_ring& ring, int fd, fs::path target, chain_plan plan) {
   const std::string source = proc_fd_path(fd);
   int error = 0;
@@ -71,7 +70,7 @@ task<publish_outcome> link_at(io_ring& ring, int fd, fs::path target, chain_plan
   } catch (const std::system_error& e) {
     if (e.code().value() != ENOENT || proc_mounted()) throw;
   }
-  // The linkat ran, so everything before it in the chain completed.
+  // The linkat ran, so everything planned before it completed.
   publish_outcome done;
   done.written = static_cast<int>(plan.unwritten.bytes.size());
   try {
