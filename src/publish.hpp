@@ -30,8 +30,9 @@ struct unwritten_bytes {
 struct publish_outcome {
   /// The chain's write of the unwritten bytes: their count when all were written, fewer on
   /// a short write, a negative errno on a failed one, -ECANCELED when the publish could not
-  /// chain them (across filesystems). Unless all were written, nothing else happened: the
-  /// caller writes them another way and publishes again without them.
+  /// chain them (a copy across filesystems, or a replace, which links a fresh name first).
+  /// Unless all were written, nothing else happened: the caller writes them another way
+  /// and publishes again without them.
   int written = -ECANCELED;
   /// `move_file` across filesystems: the descriptor of the copy now named `target`.
   unique_fd copy;
