@@ -27,7 +27,7 @@ void io_ring::arm_wake() {
 }
 
 void io_ring::count_reaped(detail::ring_op& placed) noexcept {
-  --in_flight_;
+  in_flight_ -= placed.chain_completions();
   if (detail::op_scope* scope = placed.scope_) {
     scope->in_flight_.erase(placed);
     if (scope->cancelled_ && scope->in_flight_.empty() && scope->on_drained_)
@@ -67,8 +67,13 @@ void io_ring::reap() {
     }
     auto* op = static_cast<detail::ring_op*>(data);
     if (!op) continue;  // the library's own cancellations
-    count_reaped(op->leader_ ? *op->leader_ : *op);
     op->result_ = cqe->res;
+    if (op->reports_) {  // its chain goes on: the last op's CQE ends it
+      // Cancelled, the chain may have started an op after the cancellation was issued.
+      if (detaching_ || !op->chain_tail().waiting_) cancel_from(op->follower_);
+      continue;
+    }
+    count_reaped(op->chain_head());
     if (detaching_) {  // the ring is going away: the awaiter must never call back
       op->chain_head().for_each_in_chain([](detail::ring_op& cut) {
         cut.ring_ = nullptr;
@@ -88,6 +93,14 @@ void io_ring::reap() {
   }
   io_uring_cq_advance(&ring_, seen);
   stats_.completed += seen;
+}
+
+void io_ring::cancel_from(detail::ring_op* first) noexcept {
+  for (detail::ring_op* link = first; link; link = link->follower_) {
+    io_uring_sqe* cancel = internal_sqe();
+    io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(link), 0);
+    io_uring_sqe_set_data(cancel, nullptr);
+  }
 }
 
 void io_ring::abandon(detail::ring_op& op) noexcept {
@@ -111,11 +124,7 @@ void io_ring::abandon(detail::ring_op& op) noexcept {
       // The kernel may still write into the op's buffers: cancel, then wait it out. In a
       // chain, whichever op is running is cancelled, which fails the rest; one the kernel
       // cannot interrupt is near its CQE. Reaping the CQE with no waiter discards the results.
-      op.for_each_in_chain([this](detail::ring_op& link) {
-        io_uring_sqe* cancel = internal_sqe();
-        io_uring_prep_cancel64(cancel, reinterpret_cast<std::uint64_t>(&link), 0);
-        io_uring_sqe_set_data(cancel, nullptr);
-      });
+      cancel_from(&op);
       while (op.stage_ == stage::in_flight) {
         enter(1);
         reap();

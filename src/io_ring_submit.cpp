@@ -24,9 +24,10 @@ thread_local simulated_failure simulated_chain_failure{};
 constexpr unsigned nop_inject_result = 1u << 0;
 
 /// Whether a failure of `opcode` breaks the chain it leads, so that the ops linked after it
-/// never run and post no completion. Measured on Linux 6.18 (and pinned by a test): reads,
+/// never run and post no completion. Measured on Linux 6.18 (and pinned by tests): reads,
 /// writes, opens and closes do; fsync, linkat, renameat, unlinkat, mkdirat and statx do
-/// not: the chain goes on, and the failure posts a completion of its own.
+/// not: the chain goes on, and the failure posts a completion of its own, but none at all
+/// under IOSQE_CQE_SKIP_SUCCESS.
 [[maybe_unused]] bool fails_its_chain(unsigned opcode) noexcept {
   switch (opcode) {
     case IORING_OP_NOP:
@@ -52,7 +53,8 @@ void simulate_chain_failure(unsigned opcode, int error) noexcept {
 }  // namespace detail
 
 void io_ring::fill_from_backlog() {
-  while (!backlog_.empty() && in_flight_ < max_in_flight_) {
+  while (!backlog_.empty() &&
+         in_flight_ + backlog_.front()->chain_completions() <= max_in_flight_) {
     const unsigned sqes = backlog_.front()->chain_length();
     if (io_uring_sq_space_left(&ring_) < sqes) {
       enter(0);  // SQ full: hand it to the kernel and go on filling
@@ -65,25 +67,30 @@ void io_ring::fill_from_backlog() {
 
 bool io_ring::try_place_linked(detail::ring_op& leader) noexcept {
   // Every SQE goes into the same submission, or the link would dangle at its end. The
-  // chain posts one CQE (see linked_ops), so it takes one CQ slot.
-  if (in_flight_ >= max_in_flight_ || io_uring_sq_space_left(&ring_) < leader.chain_length())
+  // chain takes a CQ slot for each CQE it may post (see linked_ops).
+  if (in_flight_ + leader.chain_completions() > max_in_flight_ ||
+      io_uring_sq_space_left(&ring_) < leader.chain_length())
     return false;
   const simulated_failure simulated = simulated_chain_failure;
+  bool reporting = false;
   leader.for_each_in_chain([&](detail::ring_op& link) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     place(link, *sqe);
 #ifndef NDEBUG
-    // An op whose failure lets the chain go on must come last: its failure would post a
-    // second completion, for ops whose awaiter has already resumed and gone.
+    // An op whose failure lets the chain go on comes before another only where that one
+    // must run anyway: else it would run after a failure its chain was meant to stop at.
     io_uring_sqe real{};
     link.prepare_(link, real);
-    assert(!link.follower_ || fails_its_chain(real.opcode));
+    assert(!link.follower_ || fails_its_chain(real.opcode) || link.goes_on_after_failure_);
 #endif
     if (simulated.error != 0 && sqe->opcode == simulated.opcode) {
       detail::fail_in_kernel(link, simulated.error);
       prepare_injected_failure(link, *sqe);
     }
-    if (link.follower_) sqe->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+    reporting = reporting || link.goes_on_after_failure_;
+    link.reports_ = reporting && link.follower_;
+    if (link.follower_)
+      sqe->flags |= IOSQE_IO_LINK | (link.reports_ ? 0 : IOSQE_CQE_SKIP_SUCCESS);
   });
   count_in_flight(leader);
   return true;
@@ -96,7 +103,7 @@ void io_ring::prepare_injected_failure(const detail::ring_op& op, io_uring_sqe& 
 }
 
 void io_ring::count_in_flight(detail::ring_op& placed) noexcept {
-  ++in_flight_;
+  in_flight_ += placed.chain_completions();
   if (placed.scope_) placed.scope_->in_flight_.push_back(placed);
 }
 

@@ -6,6 +6,7 @@
 
 #include <tempfile/tempfile.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -398,6 +399,31 @@ bool chain_goes_on_after_failed(Prepare first) {
   return results[2] != -ECANCELED;
 }
 
+/// Runs `first` (a failing op whose failure does not break a chain) with IOSQE_IO_LINK and
+/// IOSQE_CQE_SKIP_SUCCESS, then a NOP; returns the user_data of each CQE posted.
+template <class Prepare>
+std::vector<std::uint64_t> completions_after_failed_skipping_success(Prepare first) {
+  io_uring raw;
+  REQUIRE(io_uring_queue_init(4, &raw, 0) == 0);
+  io_uring_sqe* sqe = io_uring_get_sqe(&raw);
+  first(*sqe);
+  sqe->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+  sqe->user_data = 1;
+  sqe = io_uring_get_sqe(&raw);
+  io_uring_prep_nop(sqe);
+  sqe->user_data = 2;
+  REQUIRE(io_uring_submit_and_wait(&raw, 1) == 2);
+  ::usleep(20'000);  // time for a completion that would come late
+  std::vector<std::uint64_t> posted;
+  io_uring_cqe* cqe;
+  while (io_uring_peek_cqe(&raw, &cqe) == 0) {
+    posted.push_back(cqe->user_data);
+    io_uring_cqe_seen(&raw, cqe);
+  }
+  io_uring_queue_exit(&raw);
+  return posted;
+}
+
 }  // namespace
 
 TEST_CASE("the kernel's chain rule the library's chains follow: a failed fsync, linkat, "
@@ -407,8 +433,9 @@ TEST_CASE("the kernel's chain rule the library's chains follow: a failed fsync, 
   REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
   const unique_fd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
   const int pipe_fd = read_end.get();
-  // So no chain of the library's has one of the first four anywhere but last (see
-  // detail::linked_ops); should a kernel start breaking chains on them too, that stays safe.
+  // So one of the first four comes before another op in the library's chains only where
+  // that op must run anyway (detail::linked_ops::add_after_any); should a kernel start
+  // breaking chains on them too, that stays safe.
   CHECK(chain_goes_on_after_failed([&](io_uring_sqe& s) { io_uring_prep_fsync(&s, pipe_fd, 0); }));
   CHECK(chain_goes_on_after_failed([](io_uring_sqe& s) {
     io_uring_prep_linkat(&s, AT_FDCWD, "/nonexistent/a", AT_FDCWD, "/nonexistent/b", 0);
@@ -425,6 +452,20 @@ TEST_CASE("the kernel's chain rule the library's chains follow: a failed fsync, 
     io_uring_prep_write(&s, pipe_fd, "x", 1, 0);  // the read end: EBADF
   }));
   CHECK_FALSE(chain_goes_on_after_failed([](io_uring_sqe& s) { io_uring_prep_close(&s, 100000); }));
+}
+
+TEST_CASE("the kernel posts nothing for a failed fsync or linkat that carries "
+          "IOSQE_CQE_SKIP_SUCCESS in a chain: such ops report without it",
+          "[runtime][linked]") {
+  // So detail::linked_ops places an op that lets its chain go on without the flag.
+  test::pipe_pair pipe;
+  const int pipe_fd = pipe.fds[0];
+  CHECK(completions_after_failed_skipping_success(
+            [&](io_uring_sqe& s) { io_uring_prep_fsync(&s, pipe_fd, 0); }) ==
+        std::vector<std::uint64_t>{2});
+  CHECK(completions_after_failed_skipping_success([](io_uring_sqe& s) {
+          io_uring_prep_linkat(&s, AT_FDCWD, "/nonexistent/a", AT_FDCWD, "/nonexistent/b", 0);
+        }) == std::vector<std::uint64_t>{2});
 }
 
 TEST_CASE("a linked write and close: the close runs only after a complete write",

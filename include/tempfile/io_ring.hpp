@@ -194,6 +194,8 @@ class io_ring {
   void reap();
   io_uring_sqe* internal_sqe();
   void abandon(detail::ring_op& op) noexcept;
+  /// Cancels `first` and the ops linked after it (null: none); results come as CQEs.
+  void cancel_from(detail::ring_op* first) noexcept;
   void cancel_all_and_drain() noexcept;
   void signal_poll_fd() noexcept;  // poll_fd becomes readable, if there is one
 

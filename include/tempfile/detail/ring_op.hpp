@@ -88,6 +88,17 @@ class ring_op {
     for_each_in_chain([&n](ring_op&) { ++n; });
     return n;
   }
+  /// The most CQEs the chain that starts with this op can post: the last op's, and one for
+  /// each op placed to report on its own (see `linked_ops::add_after_any`).
+  unsigned chain_completions() noexcept {
+    unsigned n = 1;
+    bool reporting = false;
+    for_each_in_chain([&](ring_op& op) {
+      reporting = reporting || op.goes_on_after_failure_;
+      if (reporting && op.follower_) ++n;
+    });
+    return n;
+  }
 
   io_ring* ring_;  // null once the ring is gone
   prepare_fn prepare_;
@@ -96,6 +107,11 @@ class ring_op {
   stage stage_ = stage::prepared;
   bool result_is_fd_ = false;
   unsigned char injected_error_ = 0;  // for tests: the kernel fails the op with this errno
+  // In a chain: the op after this one runs whatever this one's result (linked_ops::add_after_any).
+  bool goes_on_after_failure_ = false;
+  // Placed in a chain without IOSQE_CQE_SKIP_SUCCESS: posts a CQE of its own that does not
+  // end the chain (the last op's does).
+  bool reports_ = false;
   undo_fn undo_ = nullptr;
   unique_fd* closes_ = nullptr;
   op_scope* scope_ = nullptr;  // the task tree that issued it, if it is one's
@@ -148,16 +164,19 @@ class op_list {
 };
 
 /// Ops submitted as one IOSQE_IO_LINK chain: each runs only if the one before completed
-/// fully (for a read or write, a short count breaks the chain too). Only some ops break a
-/// chain when they fail (reads, writes, opens, closes); a failed fsync, linkat, renameat or
-/// unlinkat lets it go on and posts a completion of its own, so such an op may only come
-/// last (checked in debug builds). Every op but the last carries IOSQE_CQE_SKIP_SUCCESS,
-/// so the chain posts one CQE and wakes its coroutine once: the first failing op's (the
-/// kernel then skips the rest's), else the last's. Once resumed, an op that completed
-/// fully holds the result it was added with, the failing one its own, and those that never
-/// ran -ECANCELED; each op's own `await_resume` reads it. Destroyed while the kernel owns
-/// the chain, it cancels it and waits for that CQE, like a ring_op. The ring's SQ holds
-/// `max_chain` SQEs, so a chain is at most that long.
+/// fully (for a read or write, a short count breaks the chain too), or, added with
+/// `add_after_any`, whatever the one before did. Only some ops break a chain when they fail
+/// (reads, writes, opens, closes); a failed fsync, linkat, renameat or unlinkat lets it go
+/// on, so such an op may come before another only through `add_after_any` (checked in debug
+/// builds). The ops up to the first such one carry IOSQE_CQE_SKIP_SUCCESS: the first of them
+/// to fail posts the chain's only CQE (the kernel then skips the rest's). From that op on
+/// none does (a failure under that flag would post nothing where the chain goes on): each
+/// posts its own CQE, results only, and the last op's, always posted and always last, ends
+/// the chain. Either way the coroutine is woken once. Once resumed, an op that completed
+/// fully holds the result it was added with or its own CQE's, the failing one its own, and
+/// those that never ran -ECANCELED; each op's own `await_resume` reads it. Destroyed while
+/// the kernel owns the chain, it cancels it and waits for that CQE, like a ring_op. The
+/// ring's SQ holds `max_chain` SQEs, so a chain is at most that long.
 class [[nodiscard]] linked_ops {
  public:
   static constexpr unsigned max_chain = 4;
@@ -178,6 +197,13 @@ class [[nodiscard]] linked_ops {
     last_->result_ = previous_success;
     next.leader_ = &first_;
     last_ = &next;
+  }
+  /// Appends `next`, which runs once the chain's last op so far completed, whatever its
+  /// result: for an op whose failure does not break a chain (an fsync, a linkat …) when
+  /// what follows should run anyway. That op's result comes from its own CQE.
+  void add_after_any(ring_op& next) noexcept {
+    last_->goes_on_after_failure_ = true;
+    add(-ECANCELED, next);
   }
 
   bool await_ready() const noexcept { return false; }
