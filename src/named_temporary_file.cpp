@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <exception>
 #include <utility>
 
 #include <tempfile/names.hpp>
@@ -36,7 +37,8 @@ task<void> named_temporary_file::persist_noclobber(std::filesystem::path target)
 
 task<void> named_temporary_file::publish(std::filesystem::path target, bool replacing) {
   check_open();
-  const std::filesystem::path absolute = std::filesystem::absolute(target);
+  const std::filesystem::path absolute =
+      target.is_absolute() ? std::move(target) : std::filesystem::absolute(target);
   const auto existing =
       replacing ? detail::existing_target::replace : detail::existing_target::refuse;
   auto rename = [&ring = ring(), fd = fileno(), &source = name(), &absolute, existing,
@@ -47,7 +49,7 @@ task<void> named_temporary_file::publish(std::filesystem::path target, bool repl
   if (done.copy) replace_descriptor(std::move(done.copy));
   set_description(absolute);
   set_removal(removal::kept);
-  if (durable_) co_await detail::sync_directory(ring(), absolute.parent_path());
+  if (done.directory_failure) std::rethrow_exception(done.directory_failure);
 }
 
 task<named_temporary_file> named_temporary_file::reopen() {

@@ -20,7 +20,7 @@
 #include <tempfile/ops.hpp>
 #include <tempfile/tempdir.hpp>
 
-#include "direct_slots.hpp"
+#include "directory_sync.hpp"
 #include "proc_fd.hpp"
 #include "publish_chain.hpp"
 #include "random_name.hpp"
@@ -35,25 +35,6 @@ constexpr std::size_t copy_chunk = 1 << 20;
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
 }
-
-/// Fills an openat SQE opening the directory `path` into direct descriptor `slot` (a direct
-/// open takes no O_CLOEXEC: the descriptor is the ring's, never the process's).
-struct open_directory_direct_sqe {
-  const char* path;
-  unsigned slot;
-  void operator()(io_uring_sqe& sqe) const noexcept {
-    io_uring_prep_openat_direct(&sqe, AT_FDCWD, path, O_RDONLY | O_DIRECTORY, 0, slot);
-  }
-};
-
-/// Fills an fsync SQE for direct descriptor `slot`.
-struct fsync_direct_sqe {
-  unsigned slot;
-  void operator()(io_uring_sqe& sqe) const noexcept {
-    io_uring_prep_fsync(&sqe, static_cast<int>(slot), 0);
-    sqe.flags |= IOSQE_FIXED_FILE;
-  }
-};
 
 /// Links the file open as `fd` to `target` in a chain as `plan` says; throws what linkat
 /// says (EEXIST, EXDEV, …). Through the calling thread's /proc/thread-self/fd/N, or where
@@ -75,9 +56,13 @@ task<publish_outcome> link_at(io_ring& ring, int fd, fs::path target, chain_plan
   done.written = static_cast<int>(plan.unwritten.bytes.size());
   try {
     co_await ops::linkat(ring, fd, "", AT_FDCWD, target.c_str(), AT_EMPTY_PATH);
-    co_return done;
   } catch (const std::system_error& e) {
     error = e.code().value();
+  }
+  if (!error) {
+    if (plan.sync_directory)
+      done.directory_failure = co_await sync_directory_reporting(ring, target.parent_path());
+    co_return done;
   }
   throw std::system_error(error, std::generic_category(),
                           "linkat " + target.string() +
@@ -95,7 +80,7 @@ task<fs::path> link_fresh_name(io_ring& ring, int fd, fs::path dir, bool sync_fi
     fs::path fresh = dir / name;
     bool taken = false;
     try {
-      const chain_plan plan{unwritten_bytes(), sync_first};
+      const chain_plan plan{unwritten_bytes(), sync_first, false};
       co_await link_at(ring, fd, fresh, plan);
     } catch (const std::system_error& e) {
       if (e.code().value() != EEXIST) throw;
@@ -150,15 +135,15 @@ class fresh_name {
 task<publish_outcome> link_here(io_ring& ring, int fd, fs::path target, existing_target existing,
                                 bool durable, unwritten_bytes unwritten) {
   if (existing == existing_target::refuse) {
-    const chain_plan plan{unwritten, durable};
-    co_return co_await link_at(ring, fd, target, plan);
+    const chain_plan plan{unwritten, durable, durable};
+    co_return co_await link_at(ring, fd, std::move(target), plan);
   }
   // linkat never replaces; renameat does, atomically, but needs a name to move.
   fresh_name fresh(co_await link_fresh_name(ring, fd, target.parent_path(), durable));
   publish_outcome done;
   std::exception_ptr failure;
   try {
-    const chain_plan plan{unwritten_bytes(), false};
+    const chain_plan plan{unwritten_bytes(), false, durable};
     done = co_await rename_at(ring, fd, fresh.path(), target, 0, plan);
   } catch (...) {
     failure = std::current_exception();
@@ -230,21 +215,19 @@ bool on_other_filesystem(int fd, const fs::path& dir) {
 
 /// Whether a durable publish of `fd` at `target` must copy: found before syncing, so that
 /// only the copy is synced. EXDEV may still follow (a bind mount shares its device), and a
-/// copy with it. A target in `home`, the directory the file was made in, is taken to be on
-/// its filesystem without asking (two system calls fewer); were something mounted there
-/// since, the link's EXDEV still leads to the copy.
-bool crosses_before_sync(int fd, const fs::path& home, const fs::path& target, bool durable) {
-  if (!durable) return false;
-  const fs::path dir = target.parent_path();
-  return dir != home && on_other_filesystem(fd, dir);
+/// copy with it. A target `beside_file`, in the directory the file was made in, is taken to
+/// be on its filesystem without asking (two system calls fewer); were something mounted
+/// there since, the link's EXDEV still leads to the copy.
+bool crosses_before_sync(int fd, bool beside_file, const fs::path& target, bool durable) {
+  return durable && !beside_file && on_other_filesystem(fd, target.parent_path());
 }
 
 }  // namespace
 
-task<publish_outcome> link_file(io_ring& ring, int fd, fs::path home, fs::path target,
+task<publish_outcome> link_file(io_ring& ring, int fd, bool beside_file, fs::path target,
                                 existing_target existing, bool durable,
                                 unwritten_bytes unwritten) {
-  bool crossed = crosses_before_sync(fd, home, target, durable);
+  bool crossed = crosses_before_sync(fd, beside_file, target, durable);
   // Only a chain that links the file itself writes the unwritten bytes.
   if (!unwritten.bytes.empty() && (crossed || existing == existing_target::replace))
     co_return publish_outcome();
@@ -265,12 +248,13 @@ task<publish_outcome> link_file(io_ring& ring, int fd, fs::path home, fs::path t
 task<publish_outcome> move_file(io_ring& ring, int fd, fs::path source, fs::path target,
                                 existing_target existing, bool durable,
                                 unwritten_bytes unwritten) {
-  bool crossed = crosses_before_sync(fd, source.parent_path(), target, durable);
+  bool crossed =
+      crosses_before_sync(fd, directory_of(source) == directory_of(target), target, durable);
   if (!unwritten.bytes.empty() && crossed) co_return publish_outcome();
   if (!crossed) {
     const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
     try {
-      const chain_plan plan{unwritten, durable};
+      const chain_plan plan{unwritten, durable, durable};
       co_return co_await rename_at(ring, fd, source, target, flags, plan);
     } catch (const std::system_error& e) {
       if (e.code().value() != EXDEV) throw;
@@ -284,21 +268,19 @@ task<publish_outcome> move_file(io_ring& ring, int fd, fs::path source, fs::path
   co_return done;
 }
 
+std::string_view directory_of(const fs::path& path) noexcept {
+  const std::string_view text = path.native();
+  const std::size_t slash = text.rfind('/');
+  return text.substr(0, slash == 0 ? 1 : slash);
+}
+
 task<void> sync_directory(io_ring& ring, fs::path dir) {
-  lent_slot slot(ring);
-  if (slot) {
-    // Open and fsync on a direct descriptor, linked; the fsync comes last (a failed one
-    // does not break a chain), and the slot is closed at once after.
-    checked_op<int, open_directory_direct_sqe> open(ring, {"openat", AT_FDCWD, dir.c_str()},
-                                                    {dir.c_str(), *slot});
-    prepared_op<fsync_direct_sqe> sync(ring, {*slot});
-    begin_chained_step("fsync directory", sync);
-    linked_ops chain(open, 0, sync);
+  directory_sync chained(ring, dir.native());
+  if (chained) {
+    linked_ops& chain = chained.chain(nullptr);  // named: g++ 12 would copy the call's result
     co_await chain;
-    const int synced = linked_ops::result(sync);
-    (void)open.await_resume();  // throws naming the directory; nothing is open then
-    slot.close();
-    check_sync(synced, false, dir);
+    chained.check_opened();
+    if (std::exception_ptr failure = chained.sync_failure()) std::rethrow_exception(failure);
     co_return;
   }
   unique_fd directory(co_await ops::openat(ring, AT_FDCWD, dir.c_str(),
@@ -311,6 +293,16 @@ task<void> sync_directory(io_ring& ring, fs::path dir) {
     result = -e.code().value();
   }
   check_sync(result, false, dir);
+}
+
+task<std::exception_ptr> sync_directory_reporting(io_ring& ring, fs::path dir) {
+  std::exception_ptr failure;
+  try {
+    co_await sync_directory(ring, std::move(dir));
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_return failure;
 }
 
 }  // namespace tempfile::detail

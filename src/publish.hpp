@@ -4,8 +4,10 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <span>
+#include <string_view>
 
 #include <tempfile/io_ring.hpp>
 #include <tempfile/task.hpp>
@@ -36,23 +38,27 @@ struct publish_outcome {
   int written = -ECANCELED;
   /// `move_file` across filesystems: the descriptor of the copy now named `target`.
   unique_fd copy;
+  /// A durable publish whose name appeared but whose directory could not be synced: the
+  /// error, for the caller to throw once it took note of the name.
+  std::exception_ptr directory_failure;
 
   bool wrote(const unwritten_bytes& unwritten) const noexcept {
     return written == static_cast<int>(unwritten.bytes.size());
   }
 };
 
-/// Gives the open file `fd`, made in the directory `home` (absolute; empty when unknown),
-/// the name `target` (absolute) by linking it through /proc: it appears whole or not at
-/// all. Replacing links it to a fresh name in the target's directory first and renames
-/// that over `target`; the fresh name never outlives a failure. `durable`: the data is
-/// synced before the name appears (the directory is the caller's: `sync_directory`).
+/// Gives the open file `fd` the name `target` (absolute) by linking it through /proc: it
+/// appears whole or not at all. Replacing links it to a fresh name in the target's
+/// directory first and renames that over `target`; the fresh name never outlives a failure. `durable`: the data is
+/// synced before the name appears, and the target's directory once it is there (a failure
+/// of that last sync is returned, not thrown: `publish_outcome::directory_failure`).
 /// `unwritten` is written first, in one chain with the sync or, without one, the link.
 /// Across filesystems the data is copied through the ring into a new `O_TMPFILE` file in
 /// the target's directory (keeping the mode), which is published instead; a durable
 /// publish learns that before syncing (by the devices of the file and the target's
-/// directory, unless that directory is `home`), and syncs the copy only.
-task<publish_outcome> link_file(io_ring& ring, int fd, std::filesystem::path home,
+/// directory, unless `beside_file`: the target is in the directory the file was made in),
+/// and syncs the copy only.
+task<publish_outcome> link_file(io_ring& ring, int fd, bool beside_file,
                                 std::filesystem::path target, existing_target existing,
                                 bool durable, unwritten_bytes unwritten);
 
@@ -63,7 +69,14 @@ task<publish_outcome> move_file(io_ring& ring, int fd, std::filesystem::path sou
                                 std::filesystem::path target, existing_target existing,
                                 bool durable, unwritten_bytes unwritten);
 
+/// The directory part of the absolute `path`: up to its last '/' (the root kept). No
+/// normalisation: "/a/./b" gives "/a/.".
+std::string_view directory_of(const std::filesystem::path& path) noexcept;
+
 /// fsync(2) of the directory `dir`: names created or renamed in it survive a crash.
 task<void> sync_directory(io_ring& ring, std::filesystem::path dir);
+
+/// `sync_directory`, its failure returned instead of thrown.
+task<std::exception_ptr> sync_directory_reporting(io_ring& ring, std::filesystem::path dir);
 
 }  // namespace tempfile::detail

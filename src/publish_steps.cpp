@@ -1,5 +1,6 @@
 #include "publish_steps.hpp"
 
+#include <cerrno>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -15,6 +16,13 @@ thread_local std::string failing_step;
 thread_local int failing_error = 0;
 
 }  // namespace
+
+void check_sync(int result, bool datasync, const std::filesystem::path& path) {
+  if (result >= 0) return;
+  throw std::system_error(-result, std::generic_category(),
+                          (datasync ? "fdatasync before publishing at " : "fsync ") +
+                              path.string());
+}
 
 void begin_step(const char* step, const std::filesystem::path& path) {
   if (trace) trace->emplace_back(step);
@@ -36,6 +44,5 @@ void simulate_publish_failure(std::string step, int error) {
   failing_step = std::move(step);
   failing_error = error;
 }
-
 
 }  // namespace tempfile::detail

@@ -8,6 +8,10 @@
 
 namespace tempfile::detail {
 
+/// Throws a failed sync (`result` < 0): the fdatasync of a file to publish (`datasync`) or
+/// the fsync of a directory, naming `path`.
+void check_sync(int result, bool datasync, const std::filesystem::path& path);
+
 /// Records `step` for a `publish_trace` and throws the failure a test injected there.
 void begin_step(const char* step, const std::filesystem::path& path);
 

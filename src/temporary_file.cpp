@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <exception>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include <tempfile/names.hpp>
 #include <tempfile/ops.hpp>
@@ -93,19 +95,20 @@ task<void> temporary_file::replace(std::filesystem::path target) {
 task<void> temporary_file::publish(std::filesystem::path target, bool replacing) {
   check_open();
   if (!linkable_) fail(EOPNOTSUPP, "link (filesystem without O_TMPFILE):");
-  const std::filesystem::path absolute = std::filesystem::absolute(target);
+  const std::filesystem::path absolute =
+      target.is_absolute() ? std::move(target) : std::filesystem::absolute(target);
   const auto existing =
       replacing ? detail::existing_target::replace : detail::existing_target::refuse;
   // Only a durable publish asks where the file lives (see detail::link_file). The lambda is
   // named, not a temporary inside the co_await: g++ 12 would destroy its path twice.
-  const std::filesystem::path home = durable_ ? dir() : std::filesystem::path();
-  auto link = [&ring = ring(), fd = fileno(), &home, &absolute, existing,
+  const bool beside_file = durable_ && detail::directory_of(absolute) == dir().native();
+  auto link = [&ring = ring(), fd = fileno(), beside_file, &absolute, existing,
                durable = durable_](detail::unwritten_bytes unwritten) {
-    return detail::link_file(ring, fd, home, absolute, existing, durable, unwritten);
+    return detail::link_file(ring, fd, beside_file, absolute, existing, durable, unwritten);
   };
   detail::publish_outcome done = co_await publish_buffered(link);
   set_removal(removal::kept);
-  if (durable_) co_await detail::sync_directory(ring(), absolute.parent_path());
+  if (done.directory_failure) std::rethrow_exception(done.directory_failure);
 }
 
 task<temporary_file> temporary_file::reopen() {

@@ -335,13 +335,15 @@ TEST_CASE("a failed directory sync is reported; the name is there, whole", "[pub
   }
 }
 
-TEST_CASE("a directory that cannot be opened for its sync is reported; the name is there, whole",
+TEST_CASE("a directory that cannot be opened for its sync fails a durable publish before any "
+          "name appears",
           "[publish][durable][fault]") {
   io_ring ring;
   const int fds_before = test::open_fds();
   for (const way w : {way::link, way::replace, way::persist}) {
     CAPTURE(name_of(w));
     test::scratch_dir dir;
+    write_file(dir / "published", "old contents");
     outcome result;
     {
       detail::simulate_chain_failure(IORING_OP_OPENAT, EACCES);  // the directory's open
@@ -351,7 +353,8 @@ TEST_CASE("a directory that cannot be opened for its sync is reported; the name 
     }
     CHECK(result.error == EACCES);
     CHECK(result.message == "openat " + dir.path().string() + ": Permission denied");
-    CHECK(test::slurp(dir / "published") == payload);
+    CHECK(result.kept == payload);
+    CHECK(test::slurp(dir / "published") == "old contents");
     CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
     CHECK(test::open_fds() == fds_before);
   }
@@ -377,19 +380,22 @@ TEST_CASE("a publish writes the bytes a file still buffers in the chain that nam
     for (const way w : {way::link, way::persist, way::persist_noclobber}) {
       CAPTURE(name_of(w), durable);
       test::scratch_dir dir;
-      std::uint64_t completions = 0;
+      ring_stats during;
       auto publish_once = [&](auto& file) -> task<void> {
         co_await file.write(payload);  // buffered
-        const std::uint64_t before = ring.stats().completed;
+        const ring_stats before = ring.stats();
         co_await publish(file, w, dir / "published");
-        completions = ring.stats().completed - before;
+        during.submitted = ring.stats().submitted - before.submitted;
+        during.completed = ring.stats().completed - before.completed;
         co_await file.close();
       };
       const options opts = options().dir(dir.path()).durable(durable);
       sync_wait(ring, with_file(ring, w, opts, publish_once));
-      // Durable: write + fdatasync, the name, the directory's open + fsync. Nothing may
-      // follow an fsync or a link in a chain (their failures do not break it).
-      CHECK(completions == (durable ? 3u : 1u));
+      // Durable: write + fdatasync, whose CQE must come before the name (a failed fsync does
+      // not break a chain); then the directory's open + the name + its fsync + its close,
+      // where the name and the fsync post their own CQEs, the close the chain's last.
+      CHECK(during.submitted == (durable ? 6u : 2u));
+      CHECK(during.completed == (durable ? 4u : 1u));
       CHECK(test::slurp(dir / "published") == payload);
       CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
     }
