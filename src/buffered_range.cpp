@@ -5,14 +5,13 @@
 
 namespace tempfile::detail {
 
-// Writes grow the storage only as far as they need, fourfold from 16 KiB up to the capacity:
-// a file holding a few KiB never takes a full buffer, so many small files open at once do
-// not map and unmap 256 KiB each (bench/README.md, "Small files in flight").
+// Writes grow the storage only as far as they need, fourfold from `smallest_buffer_size` up
+// to the capacity: a file holding a few KiB never takes a full buffer, so many small files
+// open at once do not map and unmap 256 KiB each (bench/README.md, "Small files in flight").
 void buffered_range::append(std::span<const std::byte> data) {
-  constexpr std::size_t smallest = 16 * 1024;
   const std::size_t needed = len_ + data.size();
   if (needed > storage_.size()) {
-    std::size_t size = std::max(storage_.size(), smallest);
+    std::size_t size = std::max(storage_.size(), smallest_buffer_size);
     while (size < needed) size *= 4;
     file_buffer grown(std::min(size, capacity_));
     if (len_ != 0) std::memcpy(grown.data(), storage_.data(), len_);

@@ -8,9 +8,13 @@
 
 namespace tempfile::detail {
 
+/// The size a file's buffer starts at: it grows fourfold from there as writes need.
+inline constexpr std::size_t smallest_buffer_size = 16 * 1024;
+
 /// An owned byte array, not zero-filled (every byte is written before it is read). Buffers
-/// of the default size are kept on a per-thread free list when released, so creating many
-/// short-lived files costs no allocation (nor page faults) per file once warm.
+/// of the sizes a buffer grows through (`smallest_buffer_size`, four times that, the
+/// default) are kept on per-thread free lists when released, so creating many short-lived
+/// files costs no allocation (nor page faults) per file once warm.
 class file_buffer {
  public:
   file_buffer() noexcept = default;
