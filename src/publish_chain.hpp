@@ -43,20 +43,20 @@ class publish_chain {
         datasync_(ops::fsync(ring, fd, true)),
         publish_(publish),
         target_(target),
-        sync_data_(plan.sync_data) {
+        sync_data_(plan.sync_data),
+        sync_directory_(plan.sync_directory) {
     assert(unwritten_.bytes.size() <= max_transfer);
     assert(sync_data_ || !plan.sync_directory || !writes());
     const int written = static_cast<int>(unwritten_.bytes.size());
     if (writes()) begin_chained_step("write", write_);
     if (sync_data_) begin_chained_step("fdatasync", datasync_);
     begin_chained_step(step, publish);
-    if (plan.sync_directory) directory_.emplace(ring, directory_of(target));
     if (writes()) {
       before_name_.emplace(write_);
       before_name_->add(written, sync_data_ ? static_cast<ring_op&>(datasync_) : publish);
     } else if (sync_data_) {
       before_name_.emplace(datasync_);
-    } else if (!directory_) {
+    } else if (!sync_directory_) {
       before_name_.emplace(publish);
     }
   }
@@ -69,12 +69,13 @@ class publish_chain {
       co_await chain;
       if (writes()) done.written = linked_ops::result(write_);
       if (!done.wrote(unwritten_)) co_return done;  // nothing after the write ran
-      if (!sync_data_ && !directory_) {
+      if (!sync_data_ && !sync_directory_) {
         publish_.await_resume();  // the name was in the chain
         co_return done;
       }
       if (sync_data_) check_sync(linked_ops::result(datasync_), true, target_);
     }
+    if (sync_directory_) directory_.emplace(ring_, directory_of(target_));  // takes a slot
     if (directory_ && *directory_) {
       linked_ops& chain = directory_->chain(&publish_);
       co_await chain;
@@ -99,6 +100,7 @@ class publish_chain {
   Publish& publish_;
   const std::filesystem::path& target_;
   bool sync_data_;
+  bool sync_directory_;
   std::optional<directory_sync> directory_;
   std::optional<linked_ops> before_name_;  // declared after the ops: cancels and waits first
 };

@@ -317,6 +317,31 @@ TEST_CASE("a publish failing at any step leaves no name behind and keeps the dat
   }
 }
 
+TEST_CASE("more durable publishes at once than the ring has direct descriptors all publish, "
+          "whole",
+          "[publish][durable]") {
+  // The table holds as many slots as the CQ: the publishes beyond it sync their
+  // directory through an ordinary descriptor.
+  io_ring ring(ring_options{.entries = 4, .cq_entries = 8});
+  test::scratch_dir dir;
+  const int fds_before = test::open_fds();
+  constexpr int files = 40;
+  auto publish_one = [&](int i) -> task<void> {
+    temporary_file file =
+        co_await temporary_file::create(ring, options().dir(dir.path()).durable(true));
+    co_await file.write(payload + std::to_string(i));
+    co_await file.link(dir / ("published" + std::to_string(i)));
+    co_await file.close();
+  };
+  std::vector<task<void>> publishes;
+  for (int i = 0; i < files; ++i) publishes.push_back(publish_one(i));
+  sync_wait(ring, when_all(std::move(publishes)));
+  for (int i = 0; i < files; ++i)
+    CHECK(test::slurp(dir / ("published" + std::to_string(i))) == payload + std::to_string(i));
+  CHECK(names_in(dir.path()).size() == files);
+  CHECK(test::open_fds() == fds_before);
+}
+
 TEST_CASE("a failed directory sync is reported; the name is there, whole", "[publish][durable][fault]") {
   io_ring ring;
   for (const way w : {way::link, way::replace, way::persist}) {
