@@ -61,15 +61,18 @@ thread_local std::string_view simulated_missing_feature;
   throw std::system_error(err, std::generic_category(), "io_uring unavailable: " + what);
 }
 
-// A linked chain needs all its SQEs in one submission.
+// A linked chain needs all its SQEs in one submission, and a CQ slot for each CQE it may
+// post beside the one kept for the wake poll.
 constexpr unsigned min_entries = detail::linked_ops::max_chain;
+constexpr unsigned min_cq_entries = detail::linked_ops::max_chain + 1;
 
 int setup(io_uring& ring, const ring_options& options) {
   const unsigned entries = std::max(options.entries, min_entries);
   io_uring_params base{};
   if (options.cq_entries != 0) {
     base.flags |= IORING_SETUP_CQSIZE;
-    base.cq_entries = std::max(options.cq_entries, entries);  // the kernel wants no fewer
+    // The kernel wants no fewer than the SQ's.
+    base.cq_entries = std::max({options.cq_entries, entries, min_cq_entries});
   }
   unsigned wanted = IORING_SETUP_SINGLE_ISSUER;
   if (options.sqpoll)

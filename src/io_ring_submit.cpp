@@ -67,7 +67,8 @@ void io_ring::fill_from_backlog() {
 
 bool io_ring::try_place_linked(detail::ring_op& leader) noexcept {
   // Every SQE goes into the same submission, or the link would dangle at its end. The
-  // chain takes a CQ slot for each CQE it may post (see linked_ops).
+  // chain takes a CQ slot for each CQE it may post (see linked_ops); the CQ always has them.
+  assert(leader.chain_completions() <= max_in_flight_);
   if (in_flight_ + leader.chain_completions() > max_in_flight_ ||
       io_uring_sq_space_left(&ring_) < leader.chain_length())
     return false;

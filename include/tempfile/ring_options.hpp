@@ -20,7 +20,8 @@ struct ring_options {
   /// threads); creates at 64 in flight unchanged. Idle workers exit on their own.
   unsigned max_workers = 0;
   bool sqpoll = false;       ///< kernel thread polls the SQ (excludes DEFER_TASKRUN)
-  unsigned cq_entries = 0;   ///< completion queue size (at least the SQ size); 0: twice `entries`
+  /// Completion queue size (at least the SQ size, and 8); 0: twice `entries`.
+  unsigned cq_entries = 0;
   /// IORING_SETUP_DEFER_TASKRUN when the kernel has it: measured 9-12 % faster NOPs at
   /// queue depth 1 and 4-6 % less CPU per created file (bench/README.md).
   bool defer_taskrun = true;
