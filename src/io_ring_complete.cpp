@@ -70,7 +70,9 @@ void io_ring::reap() {
     op->result_ = cqe->res;
     if (op->reports_) {  // its chain goes on: the last op's CQE ends it
       // Cancelled, the chain may have started an op after the cancellation was issued.
-      if (detaching_ || !op->chain_tail().waiting_) cancel_from(op->follower_);
+      const bool cancelled = detaching_ || !op->chain_tail().waiting_ ||
+                             (op->scope_ && op->scope_->cancelled_);
+      if (cancelled) cancel_from(op->follower_);
       continue;
     }
     count_reaped(op->chain_head());

@@ -37,12 +37,7 @@ void op_scope::cancel(io_ring& ring, std::coroutine_handle<> on_drained) {
   std::vector<ring_op*> placed;
   in_flight_.for_each([&](ring_op& op) { placed.push_back(&op); });
   for (ring_op* op : placed) {
-    if (op->stage_ != ring_op::stage::in_flight) continue;
-    op->for_each_in_chain([&ring](ring_op& link) {  // whichever of a chain is running
-      io_uring_sqe* sqe = ring.internal_sqe();
-      io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&link), 0);
-      io_uring_sqe_set_data(sqe, nullptr);
-    });
+    if (op->stage_ == ring_op::stage::in_flight) ring.cancel_from(op);  // whichever of a chain runs
   }
   if (in_flight_.empty() && on_drained_) ring.ready_.push_back({std::exchange(on_drained_, {}), nullptr});
   ring.signal_poll_fd();  // an outside loop submits the cancellations at its next poll
