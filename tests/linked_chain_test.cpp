@@ -8,11 +8,15 @@
 
 #include <array>
 #include <cerrno>
+#include <coroutine>
+#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "support.hpp"
+
+#include <tempfile/detail/op_scope.hpp>
 
 using namespace tempfile;
 using detail::linked_ops;
@@ -56,6 +60,25 @@ task<three_results> link_then_broken_write(io_ring& ring, int read_end) {
   co_await chain;
   co_return three_results{linked_ops::result(link), linked_ops::result(write),
                           linked_ops::result(nop), ring.stats().completed - before};
+}
+
+/// A coroutine that sets `flag` when resumed: an `on_drained` for op_scope::cancel.
+struct flag_setter {
+  struct promise_type {
+    flag_setter get_return_object() {
+      return {std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_always final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+
+flag_setter set_when_resumed(bool& flag) {
+  flag = true;
+  co_return;
 }
 
 std::string drain(int fd) {
@@ -178,4 +201,44 @@ TEST_CASE("a chain going on past a failure, destroyed while its last op blocks, 
   }  // the ring goes first: it cancels the chain and cuts it loose
   left.reset();
   CHECK(test::open_fds() == fds_before);
+}
+
+TEST_CASE("a cancelled scope's chain going on past a failure is cancelled up to its last op, "
+          "even one the kernel starts only after the cancellation",
+          "[runtime][linked][cancel]") {
+  io_ring ring;
+  test::pipe_pair pipe;
+  std::vector<std::byte> buffer(16);
+  auto blocked = [&]() -> task<int> {
+    auto sync = ops::fsync(ring, pipe.fds[1]);  // fails at once in io-wq, and reports
+    auto read = ops::read(ring, pipe.fds[0], buffer, 0);  // no data: blocks until cancelled
+    linked_ops chain(sync);
+    chain.add_after_any(read);
+    co_await chain;
+    co_return linked_ops::result(read);
+  };
+  detail::op_scope scope;
+  std::optional<task<int>> waiting;
+  {
+    const detail::op_scope::entered in_scope(ring, scope);
+    waiting.emplace(blocked());
+    detail::task_access::start(*waiting);
+  }
+  sync_wait(ring, [&]() -> task<void> { co_await ring.yield(); }());  // the chain is submitted
+  // Meanwhile the fsync failed in io-wq; under DEFER_TASKRUN its completion, and the start
+  // of the read after it, wait for the ring's next io_uring_enter, which submits the
+  // cancellations below first: they find the fsync done and the read not yet started.
+  ::usleep(50'000);
+  bool drained = false;
+  flag_setter on_drained = set_when_resumed(drained);
+  scope.cancel(ring, on_drained.handle);
+  const bool done = sync_wait(ring, [&]() -> task<bool> {
+    for (int i = 0; i < 10'000 && !drained; ++i) co_await ops::nop(ring);
+    co_return drained;
+  }());
+  CHECK(done);  // the read was cancelled: nothing of the scope is in flight
+  waiting.reset();
+  scope.end(ring);
+  on_drained.handle.destroy();
+  CHECK(sync_wait(ring, link_sync_write(ring, pipe.fds[1], "on")).third == 2);
 }
