@@ -47,13 +47,14 @@ linked_ops& directory_sync::chain(ring_op* names) {
 void directory_sync::check_opened() { (void)open_.await_resume(); }
 
 std::exception_ptr directory_sync::sync_failure() const {
-  if (linked_ops::result(sync_) >= 0) return nullptr;
+  const int result = linked_ops::result(sync_);
+  if (result >= 0) return nullptr;  // no path built on the way that succeeds
   try {
-    check_sync(linked_ops::result(sync_), false, dir_);
+    check_sync(result, false, dir_);
   } catch (...) {
     return std::current_exception();
   }
-  return nullptr;
+  return nullptr;  // not reached: check_sync threw
 }
 
 }  // namespace tempfile::detail

@@ -81,6 +81,19 @@ flag_setter set_when_resumed(bool& flag) {
   co_return;
 }
 
+/// fsync of a pipe's `write_end` (fails at once in io-wq: EINVAL, and reports) →any→ a read
+/// of its `read_end` into `buffer`, which blocks until cancelled while the pipe holds no
+/// data; yields the read's result.
+task<int> sync_then_blocked_read(io_ring& ring, int write_end, int read_end,
+                                 std::vector<std::byte>& buffer) {
+  auto sync = ops::fsync(ring, write_end);
+  auto read = ops::read(ring, read_end, buffer, 0);
+  linked_ops chain(sync);
+  chain.add_after_any(read);
+  co_await chain;
+  co_return linked_ops::result(read);
+}
+
 std::string drain(int fd) {
   REQUIRE(::fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
   std::string got;
@@ -167,20 +180,12 @@ TEST_CASE("a chain going on past a failure, destroyed while its last op blocks, 
           "[runtime][linked][lifetime]") {
   test::pipe_pair pipe;
   std::vector<std::byte> buffer(16);
-  auto blocked = [&](io_ring& ring) -> task<int> {
-    auto sync = ops::fsync(ring, pipe.fds[1]);  // fails, reports, the read still runs
-    auto read = ops::read(ring, pipe.fds[0], buffer, 0);  // no data: blocks until cancelled
-    linked_ops chain(sync);
-    chain.add_after_any(read);
-    co_await chain;
-    co_return linked_ops::result(read);
-  };
   const int fds_before = test::open_fds();
   std::optional<task<int>> left;  // outlives the ring
   {
     io_ring ring;
     {
-      task<int> waiting = blocked(ring);
+      task<int> waiting = sync_then_blocked_read(ring, pipe.fds[1], pipe.fds[0], buffer);
       detail::task_access::start(waiting);
       // NOPs until the fsync's failure came in (from io-wq): then the read waits.
       const bool reported = sync_wait(ring, [&]() -> task<bool> {
@@ -195,7 +200,7 @@ TEST_CASE("a chain going on past a failure, destroyed while its last op blocks, 
     CHECK(sync_wait(ring, link_sync_write(ring, pipe.fds[1], "on")).third == 2);
     CHECK(drain(pipe.fds[0]) == "on");
     REQUIRE(::fcntl(pipe.fds[0], F_SETFL, 0) == 0);
-    left.emplace(blocked(ring));
+    left.emplace(sync_then_blocked_read(ring, pipe.fds[1], pipe.fds[0], buffer));
     detail::task_access::start(*left);
     sync_wait(ring, [&]() -> task<void> { co_await ring.yield(); }());
   }  // the ring goes first: it cancels the chain and cuts it loose
@@ -209,19 +214,11 @@ TEST_CASE("a cancelled scope's chain going on past a failure is cancelled up to 
   io_ring ring;
   test::pipe_pair pipe;
   std::vector<std::byte> buffer(16);
-  auto blocked = [&]() -> task<int> {
-    auto sync = ops::fsync(ring, pipe.fds[1]);  // fails at once in io-wq, and reports
-    auto read = ops::read(ring, pipe.fds[0], buffer, 0);  // no data: blocks until cancelled
-    linked_ops chain(sync);
-    chain.add_after_any(read);
-    co_await chain;
-    co_return linked_ops::result(read);
-  };
   detail::op_scope scope;
   std::optional<task<int>> waiting;
   {
     const detail::op_scope::entered in_scope(ring, scope);
-    waiting.emplace(blocked());
+    waiting.emplace(sync_then_blocked_read(ring, pipe.fds[1], pipe.fds[0], buffer));
     detail::task_access::start(*waiting);
   }
   sync_wait(ring, [&]() -> task<void> { co_await ring.yield(); }());  // the chain is submitted
