@@ -5,12 +5,14 @@
 #include <cassert>
 #include <filesystem>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include <tempfile/detail/ring_op.hpp>
 #include <tempfile/ops.hpp>
 
 #include "directory_sync.hpp"
+#include "directory_sync_batches.hpp"
 #include "publish.hpp"
 #include "publish_steps.hpp"
 
@@ -28,7 +30,9 @@ struct chain_plan {
 /// `linked_ops`): without a sync, the unwritten bytes and the name are one chain; with
 /// one, the bytes and the fdatasync are, and the name follows once the sync succeeded (a
 /// failed fdatasync does not break a chain, so nothing may be linked after it). The
-/// directory's sync is one chain with the name (`directory_sync`); the unwritten bytes
+/// directory's sync is one chain with the name (`directory_sync`), or, while another sync
+/// of that directory is under way, shared with the names made meanwhile once the name is
+/// there (`directory_sync_batches`); the unwritten bytes
 /// come with it only after a data sync. A failure is thrown, but for the write's (see
 /// `publish_outcome::written`) and the directory's sync, after the name appeared (see
 /// `publish_outcome::directory_failure`).
@@ -75,17 +79,26 @@ class publish_chain {
       }
       if (sync_data_) check_sync(linked_ops::result(datasync_), true, target_);
     }
-    if (sync_directory_) directory_.emplace(ring_, directory_of(target_));  // takes a slot
-    if (directory_ && *directory_) {
+    if (!sync_directory_) {
+      co_await publish_;
+      co_return done;
+    }
+    directory_sync_batches& batches = ring_.extension<directory_sync_batches>();
+    const std::string_view dir = directory_of(target_);
+    if (!batches.busy(dir)) {
+      directory_.emplace(ring_, dir);  // takes a slot
+      if (*directory_) own_sync_.emplace(batches, dir);
+    }
+    if (own_sync_) {
       linked_ops& chain = directory_->chain(&publish_);
       co_await chain;
+      own_sync_.reset();  // the names made meanwhile get their sync now
       directory_->check_opened();
       publish_.await_resume();  // throws what the publish says
       done.directory_failure = directory_->sync_failure();
-    } else {
+    } else {  // a sync of the directory is under way, or no slot is free: join the next
       co_await publish_;
-      if (directory_)
-        done.directory_failure = co_await sync_directory_reporting(ring_, target_.parent_path());
+      done.directory_failure = co_await batches.join(dir);
     }
     co_return done;
   }
@@ -101,6 +114,7 @@ class publish_chain {
   const std::filesystem::path& target_;
   bool sync_data_;
   bool sync_directory_;
+  std::optional<directory_sync_batches::own_sync> own_sync_;  // released once its chain is done
   std::optional<directory_sync> directory_;
   std::optional<linked_ops> before_name_;  // declared after the ops: cancels and waits first
 };

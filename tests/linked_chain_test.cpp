@@ -62,25 +62,6 @@ task<three_results> link_then_broken_write(io_ring& ring, int read_end) {
                           linked_ops::result(nop), ring.stats().completed - before};
 }
 
-/// A coroutine that sets `flag` when resumed: an `on_drained` for op_scope::cancel.
-struct flag_setter {
-  struct promise_type {
-    flag_setter get_return_object() {
-      return {std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_always final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }
-  };
-  std::coroutine_handle<promise_type> handle;
-};
-
-flag_setter set_when_resumed(bool& flag) {
-  flag = true;
-  co_return;
-}
-
 /// fsync of a pipe's `write_end` (fails at once in io-wq: EINVAL, and reports) →any→ a read
 /// of its `read_end` into `buffer`, which blocks until cancelled while the pipe holds no
 /// data; yields the read's result.
@@ -227,7 +208,7 @@ TEST_CASE("a cancelled scope's chain going on past a failure is cancelled up to 
   // cancellations below first: they find the fsync done and the read not yet started.
   ::usleep(50'000);
   bool drained = false;
-  flag_setter on_drained = set_when_resumed(drained);
+  test::flag_setter on_drained = test::set_when_resumed(drained);
   scope.cancel(ring, on_drained.handle);
   const bool done = sync_wait(ring, [&]() -> task<bool> {
     for (int i = 0; i < 10'000 && !drained; ++i) co_await ops::nop(ring);

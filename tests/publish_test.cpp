@@ -459,25 +459,66 @@ TEST_CASE("a publish whose chained write falls short finishes the write first, a
   CHECK(test::open_fds() == fds_before);
 }
 
-TEST_CASE("more durable publishes at once than the ring has direct descriptors all sync their "
-          "directory",
+TEST_CASE("durable publishes into more directories at once than the ring has direct "
+          "descriptors all sync their directory",
           "[publish][durable]") {
-  // Eight direct descriptors (the smallest CQ); a publish holds one only while its name and
-  // its directory's sync are in flight: those beyond sync through an ordinary descriptor.
+  // Eight direct descriptors (the smallest CQ); a directory's sync holds one while it runs:
+  // the syncs beyond sync through an ordinary descriptor.
   io_ring ring(ring_options{.entries = 4, .cq_entries = 4});
-  test::scratch_dir dir;
+  test::scratch_dir top;
   const int fds_before = test::open_fds();
-  constexpr int files = 40;
+  constexpr int directories = 12;
+  constexpr int files = 4 * directories;
   std::vector<task<outcome>> publishes;
-  for (int i = 0; i < files; ++i)
-    publishes.push_back(run(ring, way::link, dir.path(), dir / ("published" + std::to_string(i)),
-                            payload, options().durable(true)));
+  for (int i = 0; i < files; ++i) {
+    const fs::path dir = top / std::to_string(i % directories);
+    fs::create_directories(dir);
+    publishes.push_back(run(ring, way::link, dir, dir / ("published" + std::to_string(i)), payload,
+                            options().durable(true)));
+  }
   detail::publish_trace trace;
   for (const outcome& result : sync_wait(ring, when_all(std::move(publishes))))
     CHECK(result.error == 0);
-  CHECK(std::count(trace.steps().begin(), trace.steps().end(), "fsync directory") == files);
+  const auto syncs = std::count(trace.steps().begin(), trace.steps().end(), "fsync directory");
+  CHECK(syncs >= directories);
+  CHECK(syncs <= files);
   for (int i = 0; i < files; ++i)
-    CHECK(test::slurp(dir / ("published" + std::to_string(i))) == payload);
+    CHECK(test::slurp(top / std::to_string(i % directories) / ("published" + std::to_string(i))) ==
+          payload);
+  CHECK(test::open_fds() == fds_before);
+}
+
+TEST_CASE("durable publishes into one directory at once share its syncs, and each learns a "
+          "failed one",
+          "[publish][durable][fault]") {
+  io_ring ring;
+  test::scratch_dir dir;
+  const int fds_before = test::open_fds();
+  constexpr int files = 32;
+  for (const int error : {0, EIO}) {
+    CAPTURE(error);
+    std::vector<task<outcome>> publishes;
+    for (int i = 0; i < files; ++i)
+      publishes.push_back(run(ring, i % 2 ? way::link : way::persist, dir.path(),
+                              dir / ("published" + std::to_string(error) + "-" + std::to_string(i)),
+                              payload, options().durable(true)));
+    detail::publish_trace trace;
+    if (error) detail::simulate_publish_failure("fsync directory", error);
+    const std::vector<outcome> results = sync_wait(ring, when_all(std::move(publishes)));
+    detail::simulate_publish_failure("", 0);
+    for (const outcome& result : results) {
+      CHECK(result.error == error);
+      if (error) CHECK(result.message.find("fsync " + dir.path().string()) != std::string::npos);
+      CHECK(result.kept == payload);
+    }
+    const auto syncs = std::count(trace.steps().begin(), trace.steps().end(), "fsync directory");
+    CHECK(syncs >= 1);
+    CHECK(syncs < files);  // they started together: all but the first share
+    for (int i = 0; i < files; ++i)
+      CHECK(test::slurp(dir / ("published" + std::to_string(error) + "-" + std::to_string(i))) ==
+            payload);
+  }
+  CHECK(names_in(dir.path()).size() == 2 * files);
   CHECK(test::open_fds() == fds_before);
 }
 

@@ -18,7 +18,9 @@
 #include <tempfile/task.hpp>
 
 #include <cerrno>
+#include <coroutine>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -228,6 +230,25 @@ inline void check_without_proc(const std::function<int(std::string& report)>& bo
   }
   CAPTURE(message);
   CHECK(code == 0);
+}
+
+/// A coroutine that sets `flag` when resumed: an `on_drained` for op_scope::cancel.
+struct flag_setter {
+  struct promise_type {
+    flag_setter get_return_object() {
+      return {std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_always final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+
+inline flag_setter set_when_resumed(bool& flag) {
+  flag = true;
+  co_return;
 }
 
 }  // namespace test

@@ -117,7 +117,6 @@ class io_ring {
   friend class detail::linked_ops;
   friend class detail::spawned_promise;
   friend class detail::ring_user;
-  friend class detail::yield_op;
   friend class detail::op_scope;
 
   /// What the loop resumes next: a coroutine (yield, spawn), or the waiter of a completed op.
@@ -228,11 +227,20 @@ inline void detail::ring_op::await_suspend(std::coroutine_handle<> waiting) noex
   ring_->enqueue(*this);
 }
 
-inline void detail::yield_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
+inline void detail::ring_op::wait_outside_kernel(std::coroutine_handle<> waiting) noexcept {
   waiting_ = waiting;
   scope_ = ring_->current_scope_;
+}
+
+inline void detail::ring_op::complete_outside_kernel(int result) noexcept {
+  result_ = result;
   stage_ = stage::completed;
   ring_->ready_.push_back({{}, this});
+}
+
+inline void detail::yield_op::await_suspend(std::coroutine_handle<> waiting) noexcept {
+  wait_outside_kernel(waiting);
+  complete_outside_kernel(0);
 }
 
 inline void detail::linked_ops::await_suspend(std::coroutine_handle<> waiting) noexcept {

@@ -48,6 +48,12 @@ class ring_op {
   /// The op closes `owner`'s descriptor: if it ran and nobody is left to see its result,
   /// `owner` is told (released) so the descriptor is never closed twice.
   void set_closes(unique_fd& owner) noexcept { closes_ = &owner; }
+  /// For an op that never reaches the kernel (a yield, a wait on work another task does):
+  /// `waiting` is resumed once `complete_outside_kernel` is called, in the scope current now.
+  void wait_outside_kernel(std::coroutine_handle<> waiting) noexcept;
+  /// Completes such an op with `result` as the kernel would: its coroutine is queued to
+  /// resume (held instead, should its scope be cancelled).
+  void complete_outside_kernel(int result) noexcept;
   /// The CQE's result; marks the op consumed (called from the derived await_resume).
   int take_result() noexcept {
     stage_ = stage::consumed;
@@ -58,7 +64,6 @@ class ring_op {
   friend class tempfile::io_ring;
   friend class op_list;
   friend class linked_ops;
-  friend class yield_op;
   friend class op_scope;
   friend void fail_in_kernel(ring_op& op, int error) noexcept;
   // completed: reaped, the waiting coroutine queued but not yet resumed (a linked chain
