@@ -1,11 +1,14 @@
 #include "random_name.hpp"
 
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <new>
 #include <random>
 #include <system_error>
 
@@ -28,14 +31,51 @@ std::mt19937_64 seeded_engine() {
   return std::mt19937_64(seed);
 }
 
-/// One thread's generator. A forked child inherits a copy of its parent's state, so the
-/// owner pid is checked on every draw (as Python does) and a new pid means a fresh seed.
+/// Tells a forked child from its parent without a system call per draw: a page the kernel
+/// zeroes in the child (MADV_WIPEONFORK, Linux 4.14) holds the pid of the process that last
+/// seeded; zero there means a fork happened since. Where the page cannot be had, getpid(2)
+/// is asked on every draw instead, as Python does.
+class fork_epoch {
+ public:
+  fork_epoch() noexcept {
+    void* page = ::mmap(nullptr, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+    if (page == MAP_FAILED) return;
+    if (::madvise(page, page_size, MADV_WIPEONFORK) != 0) {
+      ::munmap(page, page_size);
+      return;
+    }
+    owner_ = new (page) std::atomic<pid_t>(0);
+  }
+  fork_epoch(const fork_epoch&) = delete;
+  fork_epoch& operator=(const fork_epoch&) = delete;
+
+  /// The process drawing now (its pid, asked of the kernel only after a fork).
+  pid_t current() noexcept {
+    if (!owner_) return ::getpid();
+    pid_t pid = owner_->load(std::memory_order_acquire);
+    if (pid == 0) {
+      pid_t expected = 0;
+      pid = ::getpid();
+      if (!owner_->compare_exchange_strong(expected, pid, std::memory_order_acq_rel)) pid = expected;
+    }
+    return pid;
+  }
+
+ private:
+  static constexpr std::size_t page_size = 4096;
+  std::atomic<pid_t>* owner_ = nullptr;  // in the wiped page; never unmapped
+};
+
+/// One thread's generator. A forked child inherits a copy of its parent's state, so a new
+/// process means a fresh seed.
 struct thread_generator {
   pid_t owner = 0;
   std::mt19937_64 engine;
 
   std::mt19937_64& current() {
-    if (const pid_t pid = ::getpid(); pid != owner) {
+    static fork_epoch process;
+    if (const pid_t pid = process.current(); pid != owner) {
       engine = seeded_engine();
       owner = pid;
     }

@@ -2,7 +2,9 @@
 // TestMkdtemp, TestMktemp, TestRandomNameSequence), plus the error paths and hygiene.
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -309,30 +311,35 @@ TEST_CASE("mktemp returns a fresh absolute name and creates nothing", "[names][m
 }
 
 TEST_CASE("a forked child draws different names from its parent", "[names]") {
-  test::scratch_dir dir;
-  const options opts = options().dir(dir.path());
-  (void)detail::random_path(dir.path(), opts);  // the parent's generator is seeded now
-  int pipe_fds[2];
-  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    const std::string name = detail::random_path(dir.path(), opts).string();
-    const bool sent =
-        ::write(pipe_fds[1], name.data(), name.size()) == static_cast<ssize_t>(name.size());
-    ::_exit(sent ? 0 : 1);
+  // fork(3), and the bare system call, which runs no atfork handler.
+  for (const bool bare : {false, true}) {
+    CAPTURE(bare);
+    test::scratch_dir dir;
+    const options opts = options().dir(dir.path());
+    (void)detail::random_path(dir.path(), opts);  // the parent's generator is seeded now
+    int pipe_fds[2];
+    REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+    const pid_t child = bare ? static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0))
+                             : ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      const std::string name = detail::random_path(dir.path(), opts).string();
+      const bool sent =
+          ::write(pipe_fds[1], name.data(), name.size()) == static_cast<ssize_t>(name.size());
+      ::_exit(sent ? 0 : 1);
+    }
+    ::close(pipe_fds[1]);
+    std::string child_name(4096, '\0');
+    const ssize_t got = ::read(pipe_fds[0], child_name.data(), child_name.size());
+    ::close(pipe_fds[0]);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    REQUIRE(got > 0);
+    child_name.resize(static_cast<std::size_t>(got));
+    CHECK(child_name != detail::random_path(dir.path(), opts).string());
   }
-  ::close(pipe_fds[1]);
-  std::string child_name(4096, '\0');
-  const ssize_t got = ::read(pipe_fds[0], child_name.data(), child_name.size());
-  ::close(pipe_fds[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
-  REQUIRE(got > 0);
-  child_name.resize(static_cast<std::size_t>(got));
-  CHECK(child_name != detail::random_path(dir.path(), opts).string());
 }
 
 TEST_CASE("successive names differ", "[names]") {
