@@ -61,6 +61,7 @@ void buffered_file::swap(buffered_file& other) noexcept {
   swap(removal_, other.removal_);
   swap(removal_path_, other.removal_path_);
   swap(writes_behind_, other.writes_behind_);
+  swap(data_only_buffered_, other.data_only_buffered_);
   swap(buffer_, other.buffer_);
   swap(behind_, other.behind_);
   swap(pos_, other.pos_);
@@ -158,9 +159,15 @@ bool buffered_file::seekable() const {
   return true;
 }
 
-int buffered_file::fileno() const {
+int buffered_file::descriptor() const {
   check_open();
   return fd_.get();
+}
+
+int buffered_file::fileno() const {
+  const int fd = descriptor();
+  set_data_beyond_buffer();  // the caller may write through it
+  return fd;
 }
 
 }  // namespace tempfile

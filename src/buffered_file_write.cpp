@@ -10,6 +10,7 @@
 namespace tempfile {
 
 task<void> buffered_file::write_all(std::span<const std::byte> data, std::int64_t offset) {
+  set_data_beyond_buffer();
   int error = 0;
   try {
     co_await detail::write_fully(ring(), fd_.get(), data, offset);
@@ -36,6 +37,7 @@ task<void> buffered_file::settle_write_behind() {
 task<void> buffered_file::write_behind() {
   // Bounded memory: one more full buffer waits for the oldest write.
   if (behind_.full()) co_await settle_oldest_write();
+  set_data_beyond_buffer();
   behind_.start(ring(), fd_.get(), buffer_.storage(), buffer_.size(), buffer_.offset());
   buffer_.forget();
   submit_now();  // runs while the next buffer fills, not when the writer next waits
@@ -120,6 +122,7 @@ task<std::int64_t> buffered_file::truncate(std::optional<std::int64_t> size) {
   if (new_size < 0) fail(EINVAL, "truncate to a negative size:");
   co_await flush_buffer();
   buffer_.forget();  // read-ahead may extend past the new end
+  set_data_beyond_buffer();
   int error = 0;
   try {
     co_await ops::ftruncate(ring(), fd_.get(), static_cast<std::uint64_t>(new_size));

@@ -41,7 +41,7 @@ task<void> named_temporary_file::publish(std::filesystem::path target, bool repl
       target.is_absolute() ? std::move(target) : std::filesystem::absolute(target);
   const auto existing =
       replacing ? detail::existing_target::replace : detail::existing_target::refuse;
-  auto rename = [&ring = ring(), fd = fileno(), &source = name(), &absolute, existing,
+  auto rename = [&ring = ring(), fd = descriptor(), &source = name(), &absolute, existing,
                durable = durable_](detail::unwritten_bytes unwritten) {
     return detail::move_file(ring, fd, source, absolute, existing, durable, unwritten);
   };

@@ -26,6 +26,9 @@ enum class existing_target {
 struct unwritten_bytes {
   std::span<const std::byte> bytes;
   std::uint64_t offset = 0;
+  /// They are all the data the file holds: a write of them that syncs itself (RWF_DSYNC)
+  /// stands for an fdatasync.
+  bool whole_file = false;
 };
 
 /// What a publish did besides naming the file.

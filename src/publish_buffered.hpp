@@ -20,8 +20,10 @@ task<detail::publish_outcome> buffered_file::publish_buffered(Publish publish) {
     if (buffer_.bytes().size() > detail::max_transfer)
       co_await flush_buffer();  // more than one write carries
     else
-      unwritten = {buffer_.bytes(), static_cast<std::uint64_t>(buffer_.offset())};
+      unwritten = {buffer_.bytes(), static_cast<std::uint64_t>(buffer_.offset()),
+                   data_only_buffered_};
   }
+  set_data_beyond_buffer();  // named from now on (or partly written, should it fail)
   detail::publish_outcome done = co_await publish(unwritten);
   if (done.wrote(unwritten)) {
     if (!unwritten.bytes.empty()) buffer_.forget();

@@ -80,8 +80,10 @@ task<temporary_file> temporary_file::create(io_ring& ring, options opts) {
   file_mode mode = file_mode::parse(opts.mode());
   std::filesystem::path dir = detail::resolve_dir(opts);
   auto [fd, linkable] = co_await detail::open_unnamed(ring, dir, opts);
-  co_return temporary_file(ring, std::move(fd), std::move(mode), opts.buffering(),
-                           std::move(dir), linkable, opts.durable());
+  temporary_file file(ring, std::move(fd), std::move(mode), opts.buffering(), std::move(dir),
+                      linkable, opts.durable());
+  if (linkable) file.set_data_only_buffered();  // a real O_TMPFILE: nobody else reaches it
+  co_return file;
 }
 
 task<void> temporary_file::link(std::filesystem::path target) {
@@ -102,7 +104,7 @@ task<void> temporary_file::publish(std::filesystem::path target, bool replacing)
   // Only a durable publish asks where the file lives (see detail::link_file). The lambda is
   // named, not a temporary inside the co_await: g++ 12 would destroy its path twice.
   const bool beside_file = durable_ && detail::directory_of(absolute) == dir().native();
-  auto link = [&ring = ring(), fd = fileno(), beside_file, &absolute, existing,
+  auto link = [&ring = ring(), fd = descriptor(), beside_file, &absolute, existing,
                durable = durable_](detail::unwritten_bytes unwritten) {
     return detail::link_file(ring, fd, beside_file, absolute, existing, durable, unwritten);
   };
@@ -114,7 +116,8 @@ task<void> temporary_file::publish(std::filesystem::path target, bool replacing)
 task<temporary_file> temporary_file::reopen() {
   check_open();
   co_await flush();
-  const std::string path = detail::proc_fd_path(fileno());
+  set_data_beyond_buffer();  // the new handle may write
+  const std::string path = detail::proc_fd_path(descriptor());
   int error = 0;
   unique_fd fd;
   try {

@@ -2,20 +2,25 @@
 // target, no stray names, durable order, copies across filesystems; exact permissions;
 // reopen.
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <tempfile/tempfile.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "directory_sync_batches.hpp"
 #include "module_state.hpp"
 #include "publish_trace.hpp"
 #include "support.hpp"
@@ -392,13 +397,160 @@ TEST_CASE("a publish writes the bytes a file still buffers in the chain that nam
       const options opts = options().dir(dir.path()).durable(durable);
       sync_wait(ring, with_file(ring, w, opts, publish_once));
       // Durable: write + fdatasync, whose CQE must come before the name (a failed fsync does
-      // not break a chain); then the directory's open + the name + its fsync + its close,
-      // where the name and the fsync post their own CQEs, the close the chain's last.
-      CHECK(during.submitted == (durable ? 6u : 2u));
+      // not break a chain), or for a fresh unnamed file, whose buffer is all its data, the
+      // write alone, syncing itself; then the directory's open + the name + its fsync + its
+      // close, where the name and the fsync post their own CQEs, the close the chain's last.
+      CHECK(during.submitted == (durable ? (w == way::link ? 5u : 6u) : 2u));
       CHECK(during.completed == (durable ? 4u : 1u));
       CHECK(test::slurp(dir / "published") == payload);
       CHECK(names_in(dir.path()) == std::set<std::string>{"published"});
     }
+  }
+}
+
+TEST_CASE("a durable publish lets its last write sync the data only while the buffer holds "
+          "all of it",
+          "[publish][durable][linked]") {
+  // What a file went through before its last buffered write and its durable publish. Only a
+  // fresh unnamed file holds no data but its buffer's; any other needs the fdatasync.
+  enum class before { nothing, fileno, flushed, truncated, reopened };
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  for (const before history :
+       {before::nothing, before::fileno, before::flushed, before::truncated, before::reopened}) {
+    CAPTURE(static_cast<int>(history));
+    test::scratch_dir dir;
+    std::uint64_t submitted = 0;
+    sync_wait(ring, [&]() -> task<void> {
+      temporary_file file =
+          co_await temporary_file::create(ring, options().dir(dir.path()).durable(true));
+      if (history == before::fileno) (void)file.fileno();
+      if (history == before::flushed) {
+        co_await file.write(std::string_view("head "));
+        co_await file.flush();
+      }
+      if (history == before::truncated) {
+        co_await file.truncate(0);
+      }
+      if (history == before::reopened) {
+        temporary_file other = co_await file.reopen();
+        co_await other.close();
+      }
+      co_await file.write(payload);
+      const std::uint64_t start = ring.stats().submitted;
+      co_await file.link(dir / "published");
+      submitted = ring.stats().submitted - start;
+      co_await file.close();
+    }());
+    // The write (with its fdatasync unless it syncs itself), then the directory's chain.
+    CHECK(submitted == (history == before::nothing ? 5u : 6u));
+    CHECK(test::slurp(dir / "published") == (history == before::flushed ? "head " : "") + payload);
+  }
+  CHECK(test::open_fds() == fds_before);
+}
+
+namespace {
+
+/// Pages of the file at `path` still dirty or under writeback in the page cache, by
+/// cachestat(2) (Linux 6.5); nullopt where the kernel lacks it.
+std::optional<std::uint64_t> unsynced_pages(const fs::path& path) {
+  struct range { std::uint64_t offset, length; } whole{0, 0};  // length 0: to the end
+  struct counts { std::uint64_t cache, dirty, writeback, evicted, recently_evicted; } stat{};
+  constexpr long cachestat_syscall = 451;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  const long rc = ::syscall(cachestat_syscall, fd, &whole, &stat, 0);
+  ::close(fd);
+  if (rc != 0) return std::nullopt;
+  return stat.dirty + stat.writeback;
+}
+
+}  // namespace
+
+TEST_CASE("the write that syncs a fresh file's data leaves none of it unwritten on disk",
+          "[publish][durable]") {
+  ext4_image ext4;
+  if (!ext4.mounted()) {
+    WARN("cannot mount an ext4 loop image here (needs root): skipped");
+    return;
+  }
+  io_ring ring;
+  const std::string data(64 << 10, 'd');
+  for (const bool durable : {false, true}) {
+    CAPTURE(durable);
+    const fs::path target = ext4.path() / (durable ? "durable" : "not-durable");
+    sync_wait(ring, [&]() -> task<void> {
+      temporary_file file =
+          co_await temporary_file::create(ring, options().dir(ext4.path()).durable(durable));
+      co_await file.write(data);
+      co_await file.link(target);
+      co_await file.close();
+    }());
+    const std::optional<std::uint64_t> unsynced = unsynced_pages(target);
+    if (!unsynced) {
+      WARN("no cachestat(2) in this kernel: skipped");
+      return;
+    }
+    if (durable)
+      CHECK(*unsynced == 0);
+    else
+      CHECK(*unsynced > 0);  // what the check would see had nothing synced them
+  }
+}
+
+namespace {
+
+/// A durable link of `payload` at `dir`/published, decided (and, unless `busy`, made) while
+/// a sync of `dir` is under way; counts the CQEs the whole run reaped.
+task<outcome> publish_beside_a_sync(io_ring& ring, fs::path dir, bool busy,
+                                    std::uint64_t& completed) {
+  std::optional<detail::directory_sync_batches::own_sync> syncing;
+  if (busy) syncing.emplace(ring.extension<detail::directory_sync_batches>(), dir.native());
+  const std::uint64_t start = ring.stats().completed;
+  detail::publish_trace trace;
+  task<outcome> publishing =
+      run(ring, way::link, dir, dir / "published", payload, options().durable(true));
+  detail::task_access::start(publishing);
+  while (trace.steps().empty()) co_await ring.yield();  // its chains are planned now
+  syncing.reset();
+  outcome done = co_await publishing;
+  completed = ring.stats().completed - start;
+  co_return done;
+}
+
+}  // namespace
+
+TEST_CASE("while a sync of its directory is under way, a durable publish sends its data and its "
+          "name in one chain; a failure at either leaves no name and keeps the data",
+          "[publish][durable][fault]") {
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  std::uint64_t alone = 0;
+  {
+    test::scratch_dir dir;
+    REQUIRE(sync_wait(ring, publish_beside_a_sync(ring, dir.path(), false, alone)).error == 0);
+  }
+  for (const char* step : {"", "write", "fdatasync", "linkat"}) {
+    CAPTURE(step);
+    test::scratch_dir dir;
+    std::optional<injected_failure> failing;
+    if (*step) failing.emplace(step, EIO);
+    std::uint64_t completed = 0;
+    const outcome result = sync_wait(ring, publish_beside_a_sync(ring, dir.path(), true, completed));
+    failing.reset();
+    CHECK(result.kept == payload);
+    CHECK(test::open_fds() == fds_before);
+    if (*step) {
+      CHECK(result.error == EIO);
+      CHECK(result.message.find(dir.path().string()) != std::string::npos);
+      CHECK(fs::is_empty(dir.path()));
+      continue;
+    }
+    CHECK(result.error == 0);
+    CHECK(test::slurp(dir / "published") == payload);
+    // Data and name in one chain (one CQE), the directory's sync in another (its fsync's
+    // and close's): one CQE fewer than alone, where the name reports in the directory's.
+    CHECK(completed == alone - 1);
   }
 }
 

@@ -87,7 +87,8 @@ class buffered_file : public file_protocol<buffered_file>, private detail::ring_
   bool writable() const;
   /// Always true while open (regular files); EBADF when closed.
   bool seekable() const;
-  /// The descriptor, still owned by the file; EBADF when closed.
+  /// The descriptor, still owned by the file; EBADF when closed. Once handed out, what
+  /// the caller writes through it is synced by a durable publish like the rest.
   int fileno() const;
   /// Bytes of buffer in use: 0 when unbuffered.
   std::size_t buffer_size() const noexcept { return buffer_.capacity(); }
@@ -122,6 +123,14 @@ class buffered_file : public file_protocol<buffered_file>, private detail::ring_
   void set_removal(removal when, std::filesystem::path path = {});
   /// Throws `std::system_error` (EBADF) if the file is closed.
   void check_open() const;
+  /// The descriptor, for the library's own use (`fileno` marks it handed out); EBADF when
+  /// closed.
+  int descriptor() const;
+  /// Says the file is fresh and unnamed, its descriptor nobody else's: until the file
+  /// reaches the kernel otherwise, its data is what the buffer holds.
+  void set_data_only_buffered() noexcept { data_only_buffered_ = true; }
+  /// Says the file may hold data the buffer does not: written, truncated, named, reopened.
+  void set_data_beyond_buffer() const noexcept { data_only_buffered_ = false; }
   /// Publishes the file through `publish`, called with the bytes it still buffers
   /// (`detail::unwritten_bytes`) for the publish's chain to write first, and returning a
   /// `task<detail::publish_outcome>`. Where that chain wrote none of them, throws its failed
@@ -162,6 +171,9 @@ class buffered_file : public file_protocol<buffered_file>, private detail::ring_
   removal removal_ = removal::anonymous;
   std::filesystem::path removal_path_;
   bool writes_behind_ = false;  // the default buffer pipelines; an explicit size holds n
+  // The file holds no data but the buffer's: a publish's write of the buffer that syncs
+  // itself (RWF_DSYNC) then stands for an fdatasync. Mutable: `fileno` clears it.
+  mutable bool data_only_buffered_ = false;
   detail::buffered_range buffer_;
   detail::background_writes behind_;  // full buffers being written behind the writer
   std::int64_t pos_ = 0;

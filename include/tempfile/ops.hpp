@@ -92,9 +92,11 @@ struct write_sqe {
   int fd;
   std::span<const std::byte> buffer;
   std::uint64_t offset;
+  int rw_flags = 0;  ///< RWF_* (RWF_DSYNC: the write syncs its data before it completes)
   void operator()(io_uring_sqe& sqe) const noexcept {
     io_uring_prep_write(&sqe, fd, buffer.data(),
                         static_cast<unsigned>(std::min(buffer.size(), max_transfer)), offset);
+    sqe.rw_flags = rw_flags;
   }
 };
 
