@@ -17,6 +17,7 @@
 #include "directory_sync_batches.hpp"
 #include "publish.hpp"
 #include "publish_steps.hpp"
+#include "self_syncing_write.hpp"
 
 namespace tempfile::detail {
 
@@ -32,8 +33,9 @@ struct chain_plan {
 /// `linked_ops`): without a sync, the unwritten bytes and the name are one chain; with
 /// one, the bytes and the fdatasync are, and the name follows once the sync succeeded (a
 /// failed fdatasync does not break a chain, so nothing may be linked after it), unless
-/// the bytes are the whole file: then their write syncs itself (RWF_DSYNC), and a failed
-/// sync fails the write, which does break the chain. The directory's sync is one chain
+/// the bytes are the whole file and no other such write is in flight on the thread
+/// (`self_syncing_write`): then their write syncs itself (RWF_DSYNC), and a failed sync
+/// fails the write, which does break the chain. The directory's sync is one chain
 /// with the name (`directory_sync`), or, while another sync of that directory is under
 /// way, shared with the names made meanwhile once the name is there
 /// (`directory_sync_batches`). A failure is thrown, but for the write's (see
@@ -46,7 +48,8 @@ class publish_chain {
                 const chain_plan& plan, const char* step, Publish& publish)
       : ring_(ring),
         unwritten_(plan.unwritten),
-        write_syncs_data_(plan.sync_data && writes() && unwritten_.whole_file),
+        self_syncing_(plan.sync_data && writes() && unwritten_.whole_file),
+        write_syncs_data_(static_cast<bool>(self_syncing_)),
         write_(ring, {fd, unwritten_.bytes, unwritten_.offset, write_syncs_data_ ? RWF_DSYNC : 0}),
         datasync_(ops::fsync(ring, fd, true)),
         publish_(publish),
@@ -87,6 +90,7 @@ class publish_chain {
     if (before_name_) {
       linked_ops& chain = *before_name_;  // named: g++ 12 would copy `*before_name_`
       co_await chain;
+      self_syncing_.release();
       if (writes()) done.written = linked_ops::result(write_);
       if (!done.wrote(unwritten_)) co_return done;  // nothing after the write ran
       if (sync_data_ && !write_syncs_data_) check_sync(linked_ops::result(datasync_), true, target_);
@@ -126,7 +130,8 @@ class publish_chain {
 
   io_ring& ring_;
   unwritten_bytes unwritten_;
-  bool write_syncs_data_;  // the unwritten bytes are the whole file: RWF_DSYNC
+  self_syncing_write self_syncing_;  // the unwritten bytes are the whole file, and its turn
+  bool write_syncs_data_;            // so the write carries RWF_DSYNC
   prepared_op<write_sqe> write_;
   decltype(ops::fsync(std::declval<io_ring&>(), 0, true)) datasync_;
   Publish& publish_;

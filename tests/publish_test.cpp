@@ -451,6 +451,36 @@ TEST_CASE("a durable publish lets its last write sync the data only while the bu
 
 namespace {
 
+TEST_CASE("of two fresh files published durably at once, one write syncs itself and the "
+          "other is followed by an fdatasync",
+          "[publish][durable][linked]") {
+  // io-wq runs a file's buffered writes in its inode's hash bucket, shared with unrelated
+  // files: a write holding one through its sync would hold theirs up.
+  io_ring ring;
+  const auto publish_two = [&](bool at_once) {
+    test::scratch_dir dir;
+    const std::uint64_t start = ring.stats().submitted;
+    std::vector<task<outcome>> publishes;
+    for (int i = 0; i < 2; ++i)
+      publishes.push_back(run(ring, way::link, dir.path(),
+                              dir / ("published" + std::to_string(i)), payload,
+                              options().durable(true)));
+    if (at_once) {
+      for (const outcome& result : sync_wait(ring, when_all(std::move(publishes))))
+        CHECK(result.error == 0);
+    } else {
+      for (auto& publish : publishes) CHECK(sync_wait(ring, std::move(publish)).error == 0);
+    }
+    for (int i = 0; i < 2; ++i)
+      CHECK(test::slurp(dir / ("published" + std::to_string(i))) == payload);
+    return ring.stats().submitted - start;
+  };
+  const std::uint64_t one_after_the_other = publish_two(false);
+  // Whether the second name joins a shared sync (the name, then open, fsync and close of
+  // the directory) or has its own chain (the same four), only the fdatasync is added.
+  CHECK(publish_two(true) == one_after_the_other + 1);
+}
+
 /// Pages of the file at `path` still dirty or under writeback in the page cache, by
 /// cachestat(2) (Linux 6.5); nullopt where the kernel lacks it.
 std::optional<std::uint64_t> unsynced_pages(const fs::path& path) {
