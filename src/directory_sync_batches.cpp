@@ -37,6 +37,14 @@ directory_sync_batches::own_sync::own_sync(directory_sync_batches& batches, std:
   batches_.dirs_.emplace(dir_, directory{});
 }
 
+std::size_t directory_sync_batches::waiting(std::string_view dir) const noexcept {
+  const auto found = dirs_.find(dir);
+  if (found == dirs_.end()) return 0;
+  std::size_t count = 0;
+  found->second.next.for_each([&count](ring_op&) { ++count; });
+  return count;
+}
+
 void directory_sync_batches::release(std::string_view dir) noexcept {
   if (closing_) return;
   const auto found = dirs_.find(dir);

@@ -4,6 +4,7 @@
 // every name made meanwhile, instead of syncing the directory on its own.
 
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <functional>
 #include <map>
@@ -76,6 +77,9 @@ class directory_sync_batches : public ring_extension {
 
   /// Waits, once a name is made in `dir`, for a sync of `dir` that covers it.
   batch_waiter join(std::string_view dir) noexcept { return batch_waiter(ring_, *this, dir); }
+
+  /// How many names wait for the next sync of `dir`.
+  std::size_t waiting(std::string_view dir) const noexcept;
 
  private:
   friend class batch_waiter;

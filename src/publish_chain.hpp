@@ -5,6 +5,7 @@
 #include <sys/uio.h>  // RWF_DSYNC
 
 #include <cassert>
+#include <exception>
 #include <filesystem>
 #include <optional>
 #include <string_view>
@@ -96,7 +97,7 @@ class publish_chain {
       if (sync_data_ && !write_syncs_data_) check_sync(linked_ops::result(datasync_), true, target_);
       if (name_in_first_chain_) {
         publish_.await_resume();  // the name was in the chain: throws what it says
-        if (sync_directory_) done.directory_failure = co_await batches().join(directory());
+        if (sync_directory_) done.directory_failure = co_await share_directory_sync();
         co_return done;
       }
     }
@@ -118,12 +119,27 @@ class publish_chain {
       done.directory_failure = directory_->sync_failure();
     } else {  // a sync of the directory is under way, or no slot is free: join the next
       co_await publish_;
-      done.directory_failure = co_await batches().join(dir);
+      done.directory_failure = co_await share_directory_sync();
     }
     co_return done;
   }
 
  private:
+  /// Once the name is there: waits for a sync of its directory that covers it. Should the
+  /// task go meanwhile, the publish did not complete: its name is undone as an abandoned
+  /// op's would be (a link's removed; a rename has nothing to undo).
+  task<std::exception_ptr> share_directory_sync() {
+    struct undone_unless_synced {
+      ring_op* name;
+      ~undone_unless_synced() {
+        if (name) undo_success(*name);
+      }
+    } pending{&publish_};
+    std::exception_ptr failure = co_await batches().join(directory());
+    pending.name = nullptr;
+    co_return failure;
+  }
+
   bool writes() const noexcept { return !unwritten_.bytes.empty(); }
   std::string_view directory() const noexcept { return directory_of(target_); }
   directory_sync_batches& batches() const { return ring_.extension<directory_sync_batches>(); }

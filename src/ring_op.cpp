@@ -30,6 +30,10 @@ linked_ops::~linked_ops() {
     first_.for_each_in_chain([](ring_op& op) { op.discard_result(); });
 }
 
+void undo_success(ring_op& op) noexcept {
+  if (op.undo_ && op.result_ >= 0) op.undo_(op);
+}
+
 void fail_in_kernel(ring_op& op, int error) noexcept {
   op.injected_error_ = static_cast<unsigned char>(error);
 }

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <tempfile/detail/op_scope.hpp>
 #include <tempfile/tempfile.hpp>
 
 #include <algorithm>
@@ -582,6 +583,58 @@ TEST_CASE("while a sync of its directory is under way, a durable publish sends i
     // and close's): one CQE fewer than alone, where the name reports in the directory's.
     CHECK(completed == alone - 1);
   }
+}
+
+namespace {
+
+/// A fresh file with `payload`, linked durably at `target`; its descriptor handed out first
+/// if `handed_out` (its data then needs an fdatasync, and the name its own step).
+task<void> link_durably(io_ring& ring, fs::path dir, fs::path target, bool handed_out) {
+  temporary_file file = co_await temporary_file::create(ring, options().dir(dir).durable(true));
+  if (handed_out) (void)file.fileno();
+  co_await file.write(payload);
+  co_await file.link(target);
+}
+
+}  // namespace
+
+TEST_CASE("a durable link cancelled while its name waits for the directory's sync leaves no "
+          "name",
+          "[publish][durable][cancel]") {
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  for (const bool handed_out : {false, true}) {
+    CAPTURE(handed_out);
+    test::scratch_dir dir;
+    const fs::path target = dir / "published";
+    // The directory stays busy: the sync the name waits for cannot start.
+    std::optional<detail::directory_sync_batches::own_sync> syncing(
+        std::in_place, ring.extension<detail::directory_sync_batches>(), dir.path().native());
+    detail::op_scope scope;
+    std::optional<task<void>> publishing;
+    {
+      const detail::op_scope::entered in_scope(ring, scope);
+      publishing.emplace(link_durably(ring, dir.path(), target, handed_out));
+      detail::task_access::start(*publishing);
+    }
+    auto& batches = ring.extension<detail::directory_sync_batches>();
+    sync_wait(ring, [&]() -> task<void> {
+      while (batches.waiting(dir.path().native()) == 0) co_await ring.yield();
+    }());
+    REQUIRE(fs::exists(target));  // made, and waiting for its sync
+    bool drained = false;
+    test::flag_setter on_drained = test::set_when_resumed(drained);
+    scope.cancel(ring, on_drained.handle);  // as an Asio cancellation does
+    sync_wait(ring, [&]() -> task<void> {
+      while (!drained) co_await ring.yield();
+    }());
+    publishing.reset();  // the task goes while its name waits
+    scope.end(ring);
+    on_drained.handle.destroy();
+    syncing.reset();
+    CHECK(fs::is_empty(dir.path()));
+  }
+  CHECK(test::open_fds() == fds_before);
 }
 
 TEST_CASE("a publish after writes behind puts the whole contents at the target, whole as soon "
