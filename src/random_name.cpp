@@ -32,9 +32,10 @@ std::mt19937_64 seeded_engine() {
 }
 
 /// Tells a forked child from its parent without a system call per draw: a page the kernel
-/// zeroes in the child (MADV_WIPEONFORK, Linux 4.14) holds the pid of the process that last
-/// seeded; zero there means a fork happened since. Where the page cannot be had, getpid(2)
-/// is asked on every draw instead, as Python does.
+/// zeroes in the child (MADV_WIPEONFORK, Linux 4.14) holds the generation of the process
+/// that drew last, numbered anew after every fork, so that a child whose pid equals its
+/// parent's (pid 1 of a new PID namespace forked by a namespace's init) is told apart too.
+/// Where the page cannot be had, the pid (getpid(2) on every draw, as Python does) stands in.
 class fork_epoch {
  public:
   fork_epoch() noexcept {
@@ -45,39 +46,42 @@ class fork_epoch {
       ::munmap(page, page_size);
       return;
     }
-    owner_ = new (page) std::atomic<pid_t>(0);
+    generation_ = new (page) std::atomic<std::uint64_t>(0);
   }
   fork_epoch(const fork_epoch&) = delete;
   fork_epoch& operator=(const fork_epoch&) = delete;
 
-  /// The process drawing now (its pid, asked of the kernel only after a fork).
-  pid_t current() noexcept {
-    if (!owner_) return ::getpid();
-    pid_t pid = owner_->load(std::memory_order_acquire);
-    if (pid == 0) {
-      pid_t expected = 0;
-      pid = ::getpid();
-      if (!owner_->compare_exchange_strong(expected, pid, std::memory_order_acq_rel)) pid = expected;
+  /// The process drawing now: never 0, and after a fork unlike any value the parent's
+  /// generators could hold.
+  std::uint64_t current() noexcept {
+    if (!generation_) return static_cast<std::uint64_t>(::getpid());
+    std::uint64_t generation = generation_->load(std::memory_order_acquire);
+    if (generation == 0) {
+      // The last generation numbered is copied into the child with the rest of its memory.
+      const std::uint64_t fresh = last_numbered_.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (generation_->compare_exchange_strong(generation, fresh, std::memory_order_acq_rel))
+        generation = fresh;
     }
-    return pid;
+    return generation;
   }
 
  private:
   static constexpr std::size_t page_size = 4096;
-  std::atomic<pid_t>* owner_ = nullptr;  // in the wiped page; never unmapped
+  std::atomic<std::uint64_t>* generation_ = nullptr;  // in the wiped page; never unmapped
+  std::atomic<std::uint64_t> last_numbered_ = 0;
 };
 
 /// One thread's generator. A forked child inherits a copy of its parent's state, so a new
 /// process means a fresh seed.
 struct thread_generator {
-  pid_t owner = 0;
+  std::uint64_t epoch = 0;
   std::mt19937_64 engine;
 
   std::mt19937_64& current() {
     static fork_epoch process;
-    if (const pid_t pid = process.current(); pid != owner) {
+    if (const std::uint64_t now = process.current(); now != epoch) {
       engine = seeded_engine();
-      owner = pid;
+      epoch = now;
     }
     return engine;
   }

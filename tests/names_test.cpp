@@ -342,6 +342,61 @@ TEST_CASE("a forked child draws different names from its parent", "[names]") {
   }
 }
 
+namespace {
+
+/// In a fresh PID namespace, where it is pid 1, draws a name, makes a child that is pid 1 of
+/// a namespace of its own, and compares the next names both draw. Exits 0 when they differ,
+/// 1 when they are the same, 2 when a step failed, 77 when namespaces are refused.
+[[noreturn]] void compare_names_across_equal_pids(const std::filesystem::path& dir) {
+  if (::unshare(CLONE_NEWPID) != 0) ::_exit(77);
+  const pid_t init = ::fork();
+  if (init < 0) ::_exit(2);
+  if (init > 0) {
+    int status = 0;
+    ::_exit(::waitpid(init, &status, 0) == init && WIFEXITED(status) ? WEXITSTATUS(status) : 2);
+  }
+  // pid 1 here
+  (void)detail::random_path(dir, options());  // seeded
+  int pipe_fds[2];
+  if (::getpid() != 1 || ::pipe2(pipe_fds, O_CLOEXEC) != 0 || ::unshare(CLONE_NEWPID) != 0)
+    ::_exit(2);
+  const pid_t child = ::fork();
+  if (child < 0) ::_exit(2);
+  if (child == 0) {  // pid 1 too, with a copy of its parent's generator
+    const std::string name = detail::random_path(dir, options()).string();
+    const bool sent = ::getpid() == 1 && ::write(pipe_fds[1], name.data(), name.size()) ==
+                                             static_cast<ssize_t>(name.size());
+    ::_exit(sent ? 0 : 2);
+  }
+  ::close(pipe_fds[1]);
+  std::string child_name(4096, '\0');
+  const ssize_t got = ::read(pipe_fds[0], child_name.data(), child_name.size());
+  int status = 0;
+  if (got <= 0 || ::waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0)
+    ::_exit(2);
+  child_name.resize(static_cast<std::size_t>(got));
+  ::_exit(child_name == detail::random_path(dir, options()).string() ? 1 : 0);
+}
+
+}  // namespace
+
+TEST_CASE("a child with its parent's pid, in a PID namespace of its own, draws different names",
+          "[names]") {
+  test::scratch_dir dir;
+  const pid_t helper = ::fork();
+  REQUIRE(helper >= 0);
+  if (helper == 0) compare_names_across_equal_pids(dir.path());
+  int status = 0;
+  REQUIRE(::waitpid(helper, &status, 0) == helper);
+  REQUIRE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) {
+    WARN("PID namespaces refused here (needs root): skipped");
+    return;
+  }
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
 TEST_CASE("successive names differ", "[names]") {
   test::scratch_dir dir;
   std::set<fs::path> names;
