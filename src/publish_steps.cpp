@@ -1,5 +1,6 @@
 #include "publish_steps.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <string>
 #include <system_error>
@@ -14,6 +15,7 @@ namespace {
 thread_local std::vector<std::string>* trace = nullptr;
 thread_local std::string failing_step;
 thread_local int failing_error = 0;
+std::atomic<bool> every_filesystem_syncs = false;
 
 }  // namespace
 
@@ -43,6 +45,14 @@ publish_trace::~publish_trace() { trace = outer_; }
 void simulate_publish_failure(std::string step, int error) {
   failing_step = std::move(step);
   failing_error = error;
+}
+
+void sync_on_every_filesystem(bool every) noexcept {
+  every_filesystem_syncs.store(every, std::memory_order_relaxed);
+}
+
+bool syncing_on_every_filesystem() noexcept {
+  return every_filesystem_syncs.load(std::memory_order_relaxed);
 }
 
 }  // namespace tempfile::detail

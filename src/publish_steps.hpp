@@ -19,4 +19,7 @@ void begin_step(const char* step, const std::filesystem::path& path);
 /// is made by the kernel, which breaks the chain at `op` as a real one would.
 void begin_chained_step(const char* step, ring_op& op);
 
+/// Whether a test asked for syncs on every filesystem (`sync_on_every_filesystem`).
+bool syncing_on_every_filesystem() noexcept;
+
 }  // namespace tempfile::detail

@@ -28,4 +28,8 @@ class publish_trace {
 /// records) fail with `error` instead of reaching the kernel; an `error` of 0 ends it.
 void simulate_publish_failure(std::string step, int error);
 
+/// In the whole process, durable publishes sync on every filesystem, also where fsync does
+/// nothing (tmpfs, ramfs): the steps a test expects then do not depend on where it runs.
+void sync_on_every_filesystem(bool every) noexcept;
+
 }  // namespace tempfile::detail

@@ -898,6 +898,76 @@ TEST_CASE("a durable publish across filesystems syncs the copy only", "[publish]
   }
 }
 
+namespace {
+
+/// While alive, durable publishes sync only where a sync does something, as outside the
+/// tests (see test::every_filesystem_syncs).
+class syncs_only_where_they_matter {
+ public:
+  syncs_only_where_they_matter() { detail::sync_on_every_filesystem(false); }
+  ~syncs_only_where_they_matter() { detail::sync_on_every_filesystem(true); }
+  syncs_only_where_they_matter(const syncs_only_where_they_matter&) = delete;
+  syncs_only_where_they_matter& operator=(const syncs_only_where_they_matter&) = delete;
+};
+
+bool syncs_in(const std::vector<std::string>& steps) {
+  return std::count(steps.begin(), steps.end(), "fdatasync") +
+             std::count(steps.begin(), steps.end(), "fsync directory") >
+         0;
+}
+
+}  // namespace
+
+TEST_CASE("a durable publish on tmpfs, whose fsync does nothing, issues no sync; a copy from "
+          "there onto ext4 is synced",
+          "[publish][durable][tmpfs]") {
+  TEST_TINY_TMPFS_OR_SKIP(tmpfs, "16m");
+  const syncs_only_where_they_matter real_filesystems;
+  io_ring ring;
+  const int fds_before = test::open_fds();
+  for (const way w : all_ways) {
+    CAPTURE(name_of(w));
+    const fs::path dir = tmpfs.path() / "in";
+    fs::create_directory(dir);
+    detail::publish_trace trace;
+    const outcome result =
+        sync_wait(ring, run(ring, w, dir, dir / "published", payload, options().durable(true)));
+    CHECK(result.error == 0);
+    CHECK(result.kept == payload);
+    CAPTURE(trace.steps());
+    CHECK_FALSE(syncs_in(trace.steps()));
+    CHECK(test::slurp(dir / "published") == payload);
+    CHECK(names_in(dir) == std::set<std::string>{"published"});
+    fs::remove_all(dir);
+  }
+  ext4_image ext4;
+  if (!ext4.mounted()) {
+    WARN("cannot mount an ext4 loop image here (needs root): the copy onto it skipped");
+    return;
+  }
+  for (const way w : all_ways) {
+    if (!copies(w)) continue;
+    CAPTURE(name_of(w));
+    const fs::path from = tmpfs.path() / "from";
+    fs::create_directory(from);
+    const fs::path target = ext4.path() / "published";
+    detail::publish_trace trace;
+    const outcome result =
+        sync_wait(ring, run(ring, w, from, target, payload, options().durable(true)));
+    CHECK(result.error == 0);
+    const auto& steps = trace.steps();
+    CAPTURE(steps);
+    const auto copy = std::find(steps.begin(), steps.end(), "copy");
+    REQUIRE(copy != steps.end());
+    CHECK(std::count(copy, steps.end(), "fdatasync") == 1);
+    CHECK(std::count(copy, steps.end(), "fsync directory") == 1);
+    CHECK(test::slurp(target) == payload);
+    fs::remove(target);
+    fs::remove_all(from);
+  }
+  CHECK(test::open_fds() == fds_before);
+}
+
 TEST_CASE("a read-only target file system refuses every publish and keeps the data",
           "[publish][fault]") {
   TEST_TINY_TMPFS_OR_SKIP(readonly, "1m");

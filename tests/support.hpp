@@ -28,7 +28,15 @@
 #include <string>
 #include <system_error>
 
+#include "publish_trace.hpp"
+
 namespace test {
+
+/// Durable publishes sync on every filesystem in the tests, so that those counting syncs
+/// hold wherever TMPDIR points (tmpfs skips them otherwise); the test of that skip turns it
+/// off for itself. (Not `inline`: an inline variable nobody reads is never initialized.)
+[[maybe_unused]] static const bool every_filesystem_syncs =
+    (tempfile::detail::sync_on_every_filesystem(true), true);
 
 /// A directory made synchronously for one test and removed with everything in it.
 class scratch_dir {

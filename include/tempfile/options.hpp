@@ -73,7 +73,8 @@ class options {
   std::optional<mode_t> permissions() const noexcept { return permissions_; }
   /// `link`, `replace`, `persist` and `persist_noclobber` make the data reach stable
   /// storage before the name appears and sync the target's directory before returning;
-  /// default false (atomic, not durable).
+  /// default false (atomic, not durable). On tmpfs and ramfs, which have no stable storage
+  /// and whose fsync does nothing, no sync is issued.
   bool durable() const noexcept { return durable_; }
 
   /// Spooled file: charge its memory to `budget` (shared, not owned; it must outlive the file).
