@@ -2,9 +2,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>  // RENAME_NOREPLACE
-#include <linux/magic.h>  // TMPFS_MAGIC, RAMFS_MAGIC
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,8 +23,8 @@
 #include "directory_sync.hpp"
 #include "proc_fd.hpp"
 #include "publish_chain.hpp"
-#include "publish_steps.hpp"
 #include "random_name.hpp"
+#include "storage_syncs.hpp"
 
 namespace tempfile::detail {
 namespace fs = std::filesystem;
@@ -37,17 +35,6 @@ constexpr std::size_t copy_chunk = 1 << 20;
 
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
-}
-
-/// Whether fsync(2) of the file open as `fd` can do anything: tmpfs and ramfs hold files in
-/// memory only, and their fsync returns 0 without a step, so a durable publish there skips
-/// the syncs and the directory's open (the same outcome, without their trips through the
-/// ring). When unsure, it can.
-bool syncs_do_something(int fd) {
-  struct statfs filesystem;
-  if (::fstatfs(fd, &filesystem) != 0) return true;
-  return (filesystem.f_type != TMPFS_MAGIC && filesystem.f_type != RAMFS_MAGIC) ||
-         syncing_on_every_filesystem();
 }
 
 /// Links the file open as `fd` to `target` in a chain as `plan` says; throws what linkat
@@ -148,7 +135,7 @@ class fresh_name {
 /// link writes `unwritten` (a replacing one is given none).
 task<publish_outcome> link_here(io_ring& ring, int fd, fs::path target, existing_target existing,
                                 bool durable, unwritten_bytes unwritten) {
-  durable = durable && syncs_do_something(fd);
+  durable = durable && syncs_reach_storage(fd);  // tmpfs: the same outcome without syncs
   if (existing == existing_target::refuse) {
     const chain_plan plan{unwritten, durable, durable};
     co_return co_await link_at(ring, fd, std::move(target), plan);
@@ -268,7 +255,7 @@ task<publish_outcome> move_file(io_ring& ring, int fd, fs::path source, fs::path
   if (!unwritten.bytes.empty() && crossed) co_return publish_outcome();
   if (!crossed) {
     const unsigned flags = existing == existing_target::refuse ? RENAME_NOREPLACE : 0;
-    const bool syncs = durable && syncs_do_something(fd);
+    const bool syncs = durable && syncs_reach_storage(fd);
     try {
       const chain_plan plan{unwritten, syncs, syncs};
       co_return co_await rename_at(ring, fd, source, target, flags, plan);

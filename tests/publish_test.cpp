@@ -968,6 +968,38 @@ TEST_CASE("a durable publish on tmpfs, whose fsync does nothing, issues no sync;
   CHECK(test::open_fds() == fds_before);
 }
 
+TEST_CASE("a mount made where a tmpfs was unmounted is synced: what is known of one mount is "
+          "never taken for the next",
+          "[publish][durable][tmpfs]") {
+  ext4_image ext4;
+  if (!ext4.mounted()) {
+    WARN("cannot mount an ext4 loop image here (needs root): skipped");
+    return;
+  }
+  const syncs_only_where_they_matter real_filesystems;
+  test::scratch_dir where;
+  io_ring ring;
+  auto durable_link_syncs = [&](int round) {
+    detail::publish_trace trace;
+    const fs::path target = where / ("published" + std::to_string(round));
+    const outcome result =
+        sync_wait(ring, run(ring, way::link, where.path(), target, payload, options().durable(true)));
+    CHECK(result.error == 0);
+    CHECK(test::slurp(target) == payload);
+    return syncs_in(trace.steps());
+  };
+  for (int round = 0; round < 4; ++round) {
+    CAPTURE(round);
+    REQUIRE(::mount("tmpfs", where.path().c_str(), "tmpfs", 0, "size=1m") == 0);
+    CHECK_FALSE(durable_link_syncs(round));
+    REQUIRE(::umount2(where.path().c_str(), 0) == 0);
+    // A new mount of the image, likely under the number the tmpfs mount just freed.
+    REQUIRE(::mount(ext4.path().c_str(), where.path().c_str(), nullptr, MS_BIND, nullptr) == 0);
+    CHECK(durable_link_syncs(round));
+    REQUIRE(::umount2(where.path().c_str(), 0) == 0);
+  }
+}
+
 TEST_CASE("a read-only target file system refuses every publish and keeps the data",
           "[publish][fault]") {
   TEST_TINY_TMPFS_OR_SKIP(readonly, "1m");
