@@ -994,7 +994,7 @@ TEST_CASE("a mount made where a tmpfs was unmounted is synced: what is known of 
     CHECK_FALSE(durable_link_syncs(round));
     REQUIRE(::umount2(where.path().c_str(), 0) == 0);
     // A new mount of the image, likely under the number the tmpfs mount just freed.
-    REQUIRE(::mount(ext4.path().c_str(), where.path().c_str(), nullptr, MS_BIND, nullptr) == 0);
+    REQUIRE(::mount(ext4.path().c_str(), where.path().c_str(), "none", MS_BIND, nullptr) == 0);
     CHECK(durable_link_syncs(round));
     REQUIRE(::umount2(where.path().c_str(), 0) == 0);
   }
