@@ -66,11 +66,6 @@ class ring_op {
   friend class linked_ops;
   friend class op_scope;
   friend void fail_in_kernel(ring_op& op, int error) noexcept;
-
-/// Undoes what `op`, completed and consumed, did if it succeeded (removes the name it
-/// created; see `ring_op::set_undo`): for a result taken before the step that completes
-/// the call is done, should the call be abandoned in between.
-void undo_success(ring_op& op) noexcept;
   friend void undo_success(ring_op& op) noexcept;
   // completed: reaped, the waiting coroutine queued but not yet resumed (a linked chain
   // queues its last op's). held: completed (or never placed) in a cancelled scope, whose
@@ -138,6 +133,11 @@ void undo_success(ring_op& op) noexcept;
 /// For tests: the kernel fails `op` with `error` instead of running it (a NOP with an
 /// injected result, Linux 6.10+): a chain breaks at `op` as it would on a real failure.
 void fail_in_kernel(ring_op& op, int error) noexcept;
+
+/// Undoes what `op`, completed and consumed, did if it succeeded (removes the name it
+/// created; see `ring_op::set_undo`): for a result taken before the step that completes
+/// the call is done, should the call be abandoned in between.
+void undo_success(ring_op& op) noexcept;
 
 /// Intrusive list of ring_ops (the ring never allocates per op).
 class op_list {
