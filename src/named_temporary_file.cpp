@@ -15,15 +15,20 @@ namespace tempfile {
 
 task<named_temporary_file> named_temporary_file::create(io_ring& ring, options opts) {
   file_mode mode = file_mode::parse(opts.mode());
-  created_file created = co_await mkstemp(ring, opts);
-  named_temporary_file file(ring, std::move(created.fd), std::move(mode), opts.buffering(),
+  const long buffering = opts.buffering();
+  const bool durable = opts.durable();
+  const removal when = !opts.auto_delete()      ? removal::kept
+                       : opts.delete_on_close() ? removal::on_close
+                                                : removal::on_destroy;
+  // `opts` is read: moved on, as a copy of its directory allocates.
+  created_file created = co_await mkstemp(ring, std::move(opts));
+  named_temporary_file file(ring, std::move(created.fd), std::move(mode), buffering,
                             created.path);
-  if (opts.auto_delete())
-    file.set_removal(opts.delete_on_close() ? removal::on_close : removal::on_destroy,
-                     std::move(created.path));
-  else
+  if (when == removal::kept)
     file.set_removal(removal::kept);
-  file.durable_ = opts.durable();
+  else
+    file.set_removal(when, std::move(created.path));
+  file.durable_ = durable;
   co_return file;
 }
 

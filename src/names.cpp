@@ -32,9 +32,10 @@ struct unique_creation {
 };
 
 /// Awaits `create(path)` on fresh names in the directory `opts` names until one is not
-/// taken (EEXIST) yet. Any other error propagates at once.
+/// taken (EEXIST) yet. Any other error propagates at once. Awaited at once by callers that
+/// hold `opts` meanwhile (a copy of its directory allocates).
 template <class Create>
-task<unique_creation> create_unique(options opts, Create create) {
+task<unique_creation> create_unique(const options& opts, Create create) {
   const fs::path dir = detail::resolve_dir(opts);
   for (int attempt = 0; attempt < tmp_max; ++attempt) {
     fs::path path = detail::random_path(dir, opts);

@@ -1,13 +1,23 @@
 #pragma once
 // Naming an open file through /proc, to link or reopen a file that may have no name.
 
+#include <array>
 #include <string>
 
 namespace tempfile::detail {
 
 /// "/proc/thread-self/fd/N": the calling thread's descriptor table (/proc/self names the
-/// thread group leader's, which a thread that unshared its table does not use).
-std::string proc_fd_path(int fd);
+/// thread group leader's, which a thread that unshared its table does not use). Held in
+/// place: naming a descriptor, once per publish, allocates nothing.
+class proc_fd_path {
+ public:
+  explicit proc_fd_path(int fd) noexcept;
+  const char* c_str() const noexcept { return text_.data(); }
+  std::string string() const { return text_.data(); }
+
+ private:
+  std::array<char, sizeof("/proc/thread-self/fd/-2147483648")> text_;
+};
 
 /// Whether /proc is mounted (so `proc_fd_path` names something).
 bool proc_mounted() noexcept;

@@ -37,12 +37,15 @@ constexpr std::size_t copy_chunk = 1 << 20;
   throw std::system_error(errno, std::generic_category(), what);
 }
 
+// The steps below are awaited at once by callers that hold the paths meanwhile, so the
+// publishing path takes them by reference: a copy of a path allocates, several per file.
+
 /// Links the file open as `fd` to `target` in a chain as `plan` says; throws what linkat
 /// says (EEXIST, EXDEV, …). Through the calling thread's /proc/thread-self/fd/N, or where
 /// /proc is not mounted, through `fd` itself with AT_EMPTY_PATH (which needs
 /// CAP_DAC_READ_SEARCH before Linux 6.10); ENOENT saying so when neither works.
-task<publish_outcome> link_at(io_ring& ring, int fd, fs::path target, chain_plan plan) {
-  const std::string source = proc_fd_path(fd);
+task<publish_outcome> link_at(io_ring& ring, int fd, const fs::path& target, chain_plan plan) {
+  const proc_fd_path source(fd);
   int error = 0;
   try {
     auto link = ops::linkat(ring, AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(),
@@ -106,8 +109,8 @@ task<void> remove_name(io_ring& ring, fs::path name) {
 }
 
 /// Renames `from` (open as `fd`) to `to` in a chain as `plan` says.
-task<publish_outcome> rename_at(io_ring& ring, int fd, fs::path from, fs::path to, unsigned flags,
-                                chain_plan plan) {
+task<publish_outcome> rename_at(io_ring& ring, int fd, const fs::path& from, const fs::path& to,
+                                unsigned flags, chain_plan plan) {
   auto rename = ops::renameat(ring, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags);
   publish_chain chain(ring, fd, to, plan, "renameat", rename);
   co_return co_await chain.run();
@@ -133,12 +136,12 @@ class fresh_name {
 
 /// `link_file` without the copy: `target` is on the file's filesystem. Only a refusing
 /// link writes `unwritten` (a replacing one is given none).
-task<publish_outcome> link_here(io_ring& ring, int fd, fs::path target, existing_target existing,
-                                bool durable, unwritten_bytes unwritten) {
+task<publish_outcome> link_here(io_ring& ring, int fd, const fs::path& target,
+                                existing_target existing, bool durable, unwritten_bytes unwritten) {
   durable = durable && syncs_reach_storage(fd);  // tmpfs: the same outcome without syncs
   if (existing == existing_target::refuse) {
     const chain_plan plan{unwritten, durable, durable};
-    co_return co_await link_at(ring, fd, std::move(target), plan);
+    co_return co_await link_at(ring, fd, target, plan);
   }
   // linkat never replaces; renameat does, atomically, but needs a name to move.
   fresh_name fresh(co_await link_fresh_name(ring, fd, target.parent_path(), durable));
@@ -226,7 +229,7 @@ bool crosses_before_sync(int fd, bool beside_file, const fs::path& target, bool 
 
 }  // namespace
 
-task<publish_outcome> link_file(io_ring& ring, int fd, bool beside_file, fs::path target,
+task<publish_outcome> link_file(io_ring& ring, int fd, bool beside_file, const fs::path& target,
                                 existing_target existing, bool durable,
                                 unwritten_bytes unwritten) {
   bool crossed = crosses_before_sync(fd, beside_file, target, durable);
@@ -247,8 +250,8 @@ task<publish_outcome> link_file(io_ring& ring, int fd, bool beside_file, fs::pat
   co_return done;
 }
 
-task<publish_outcome> move_file(io_ring& ring, int fd, fs::path source, fs::path target,
-                                existing_target existing, bool durable,
+task<publish_outcome> move_file(io_ring& ring, int fd, const fs::path& source,
+                                const fs::path& target, existing_target existing, bool durable,
                                 unwritten_bytes unwritten) {
   bool crossed =
       crosses_before_sync(fd, directory_of(source) == directory_of(target), target, durable);

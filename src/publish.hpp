@@ -61,15 +61,17 @@ struct publish_outcome {
 /// publish learns that before syncing (by the devices of the file and the target's
 /// directory, unless `beside_file`: the target is in the directory the file was made in),
 /// and syncs the copy only.
+/// Awaited at once by the file types' publishes, which hold `target` meanwhile: it is taken
+/// by reference (every copy of a path allocates), as are the paths of `move_file`.
 task<publish_outcome> link_file(io_ring& ring, int fd, bool beside_file,
-                                std::filesystem::path target, existing_target existing,
+                                const std::filesystem::path& target, existing_target existing,
                                 bool durable, unwritten_bytes unwritten);
 
 /// Renames the file named `source` and open as `fd` to `target` (absolute); `durable` and
 /// `unwritten` as for `link_file`. Across filesystems publishes a copy as `link_file`
 /// does, removes `source` and returns the copy's descriptor.
-task<publish_outcome> move_file(io_ring& ring, int fd, std::filesystem::path source,
-                                std::filesystem::path target, existing_target existing,
+task<publish_outcome> move_file(io_ring& ring, int fd, const std::filesystem::path& source,
+                                const std::filesystem::path& target, existing_target existing,
                                 bool durable, unwritten_bytes unwritten);
 
 /// The directory part of the absolute `path`: up to its last '/' (the root kept). No

@@ -35,7 +35,7 @@ std::pair<unique_fd, bool> unnamed_with_permissions(unique_fd fd, const options&
 
 void simulate_missing_o_tmpfile(bool missing) noexcept { o_tmpfile_missing = missing; }
 
-task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, std::filesystem::path dir,
+task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, const std::filesystem::path& dir,
                                               const options& opts) {
   if (!o_tmpfile_missing) {
     const bool reserved = ring.options().unnamed_file_reserve != 0;
@@ -117,7 +117,7 @@ task<temporary_file> temporary_file::reopen() {
   check_open();
   co_await flush();
   set_data_beyond_buffer();  // the new handle may write
-  const std::string path = detail::proc_fd_path(descriptor());
+  const detail::proc_fd_path path(descriptor());
   int error = 0;
   unique_fd fd;
   try {
@@ -125,7 +125,7 @@ task<temporary_file> temporary_file::reopen() {
   } catch (const std::system_error& e) {
     error = e.code().value();
   }
-  if (error) detail::throw_proc_fd_error(error, "reopen " + path);
+  if (error) detail::throw_proc_fd_error(error, "reopen " + path.string());
   co_return temporary_file(ring(), std::move(fd), file_mode::parse("r+b"),
                            static_cast<long>(buffer_size()), dir(), linkable_, durable_);
 }

@@ -51,8 +51,9 @@ class temporary_file : public buffered_file {
 
 namespace detail {
 /// Opens an unnamed file in `dir` (mode: `opts.permissions()` or 0600); returns the fd and
-/// whether it is a real `O_TMPFILE`.
-task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, std::filesystem::path dir,
+/// whether it is a real `O_TMPFILE`. Awaited at once by `create`, which holds `dir` and
+/// `opts` meanwhile (a copy of a path allocates).
+task<std::pair<unique_fd, bool>> open_unnamed(io_ring& ring, const std::filesystem::path& dir,
                                               const options& opts);
 }  // namespace detail
 
