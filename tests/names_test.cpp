@@ -403,3 +403,19 @@ TEST_CASE("successive names differ", "[names]") {
   for (int i = 0; i < 10000; ++i) names.insert(detail::random_path(dir.path(), options()));
   CHECK(names.size() == 10000);
 }
+
+TEST_CASE("a name is the directory joined with prefix, characters and suffix, as by `/`",
+          "[names]") {
+  test::name_source_guard guard([] { return std::string("abcdefgh"); });
+  for (const char* dir : {"/", "/a", "/a/", "/a/b"}) {
+    for (const char* prefix : {"p", "", "sub/p", "/abs/p"}) {
+      INFO(dir << " " << prefix);
+      const fs::path name = detail::random_path(dir, options().prefix(prefix).suffix(".x"));
+      const fs::path joined = fs::path(dir) / (std::string(prefix) + "abcdefgh.x");
+      CHECK(name.native() == joined.native());
+      CHECK(name == joined);
+      CHECK(std::distance(name.begin(), name.end()) ==
+            std::distance(joined.begin(), joined.end()));
+    }
+  }
+}
