@@ -157,6 +157,30 @@ TEST_CASE("an attachment destroyed with an async_run in flight drives it to the 
   CHECK(dir.entries() == 0);
 }
 
+TEST_CASE("a context stopped with an async_run in flight finishes it once run again",
+          "[asio][lifetime]") {
+  test::pipe_pair pipe;
+  io_ring ring;
+  net::io_context context;
+  tempfile::asio::ring_attachment attachment(context, ring);
+  std::size_t read = 0;
+  int error = -1;
+  tempfile::asio::async_run(ring, read_pipe(ring, pipe.fds[0]),
+                            [&](std::exception_ptr e, std::size_t n) {
+                              error = errno_in(e);
+                              read = n;
+                            });
+  net::post(context, [&] { context.stop(); });
+  context.run();  // returns for the stop, the read still waiting in the kernel
+  CHECK(context.stopped());
+  CHECK(error == -1);
+  REQUIRE(::write(pipe.fds[1], "late", 4) == 4);
+  context.restart();
+  CHECK(runs_out_within(context, std::chrono::seconds(3)));
+  CHECK(error == 0);
+  CHECK(read == 4);
+}
+
 TEST_CASE("async_run from a thread pool runs the task on the ring's thread",
           "[asio][threads]") {
   test::scratch_dir dir;
