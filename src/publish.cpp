@@ -37,8 +37,9 @@ constexpr std::size_t copy_chunk = 1 << 20;
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-// The steps below are awaited at once by callers that hold the paths meanwhile, so the
-// publishing path takes them by reference: a copy of a path allocates, several per file.
+// The steps every publish goes through (link_at, rename_at, link_here, and link_file and
+// move_file below) are awaited at once by callers that hold the paths meanwhile, so they
+// take them by reference: a copy of a path allocates. The rarer steps keep their copies.
 
 /// Links the file open as `fd` to `target` in a chain as `plan` says; throws what linkat
 /// says (EEXIST, EXDEV, …). Through the calling thread's /proc/thread-self/fd/N, or where
