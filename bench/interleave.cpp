@@ -38,9 +38,13 @@ std::vector<measurement> measure_interleaved(const std::vector<contender>& conte
   // settle its mmap threshold, so the first timed repetition is like the others.
   latency_sampler warm_up(latency_stride);
   for (const auto& side : contenders) side.run(warm_up);
+  // Each repetition starts one side further on, so no side always runs right after the
+  // same one: a side that leaves work behind (a journal to checkpoint, writeback, io-wq
+  // workers to retire) then taxes each side in turn, not always the next one.
   for (int rep = 0; rep < repetitions; ++rep) {
     on_repetition(rep);
-    for (std::size_t i = 0; i < contenders.size(); ++i) {
+    for (std::size_t turn = 0; turn < contenders.size(); ++turn) {
+      const std::size_t i = (turn + static_cast<std::size_t>(rep)) % contenders.size();
       const auto start = bench_clock::now();
       const double cpu_start = process_cpu_seconds();
       contenders[i].run(samplers[i]);
