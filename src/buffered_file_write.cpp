@@ -57,7 +57,8 @@ bool buffered_file::continues_pending_writes() const noexcept {
   return true;
 }
 
-// A write that fits in the buffer behind this handle's pending bytes needs no coroutine.
+// A write that fits in the buffer behind this handle's pending bytes, or starts an empty
+// buffer without filling it, needs no coroutine.
 const detail::in_memory_path<std::size_t> buffered_file::write_path = {&write_in_buffer,
                                                                        &write_through};
 
@@ -69,11 +70,22 @@ void buffered_file::write_in_buffer(void* file, std::span<const std::byte> data,
                                     std::optional<std::size_t>& written) {
   auto& self = *static_cast<buffered_file*>(file);
   self.check_writable();
+  if (!self.buffer_.dirty()) {
+    // The first bytes of a run, where `write_coroutine` would only start the buffer at the
+    // position: nothing pending to flush or follow, no append mode to ask the end of, and
+    // less than the capacity, so no write either.
+    if (!self.behind_.empty() || self.mode_.append || data.empty() ||
+        data.size() >= self.buffer_.capacity())
+      return;
+    self.buffer_.start_at(self.pos_);  // drops any read-ahead, which may cover these bytes
+    self.buffer_.append(data);
+    self.pos_ += static_cast<std::int64_t>(data.size());
+    written = data.size();
+    return;
+  }
   // Continues the dirty run without filling the buffer (nor growing it): no flush, no
   // write-behind, and in append mode the position already is this handle's end.
-  if (!self.buffer_.dirty() || !self.continues_pending_writes() ||
-      !self.buffer_.fits_as_is(data.size()))
-    return;
+  if (!self.continues_pending_writes() || !self.buffer_.fits_as_is(data.size())) return;
   self.buffer_.append_as_is(data);
   self.pos_ += static_cast<std::int64_t>(data.size());
   written = data.size();
