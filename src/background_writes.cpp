@@ -42,7 +42,7 @@ void background_writes::start(io_ring& ring, int fd, file_buffer& buffer, std::s
                               std::int64_t offset) {
   task<void> write = write_fully(ring, fd, buffer.first(len), offset);  // the bytes stay put
   pending_write& slot = slots_[count_];
-  swap(buffer, slot.bytes);
+  buffer.swap(slot.bytes);
   slot.offset = offset;
   slot.len = len;
   slot.write = std::move(write);
@@ -91,6 +91,18 @@ void background_writes::write_back_now(int fd) noexcept {
     pwrite_now(fd, slots_[i].bytes.first(slots_[i].len), slots_[i].offset);
   for (pending_write& slot : slots_) slot.len = 0;
   count_ = 0;
+}
+
+void background_writes::swap(background_writes& other) noexcept {
+  for (std::size_t i = 0; i < max_in_flight; ++i) {
+    pending_write& mine = slots_[i];
+    pending_write& theirs = other.slots_[i];
+    mine.bytes.swap(theirs.bytes);
+    std::swap(mine.offset, theirs.offset);
+    std::swap(mine.len, theirs.len);
+    std::swap(mine.write, theirs.write);
+  }
+  std::swap(count_, other.count_);
 }
 
 void background_writes::clear() noexcept {

@@ -36,8 +36,7 @@ file_buffer::file_buffer(std::size_t size) : size_(size) {
   if (!cached) data_ = static_cast<std::byte*>(::operator new(size));
 }
 
-file_buffer::~file_buffer() {
-  if (!data_) return;
+void file_buffer::free_storage() noexcept {
   const bool cached = with_cache_for(
       size_, [this](auto cache) { decltype(cache)::type::give_back(data_); });
   if (!cached) ::operator delete(data_);

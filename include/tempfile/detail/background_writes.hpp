@@ -51,6 +51,10 @@ class background_writes {
   void write_back_now(int fd) noexcept;
   /// Forgets everything (after cancel): the buffers go back to their cache.
   void clear() noexcept;
+  /// Exchanges all pending writes with `other` (a file's move): the bytes stay where their
+  /// writes read them.
+  void swap(background_writes& other) noexcept;
+  friend void swap(background_writes& a, background_writes& b) noexcept { a.swap(b); }
 
  private:
   struct pending_write {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <utility>
 
 #include <tempfile/detail/file_buffer.hpp>
 
@@ -64,6 +65,15 @@ class buffered_range {
   void release() noexcept;
   /// The storage, for a background write to take in exchange for the one to fill next.
   file_buffer& storage() noexcept { return storage_; }
+
+  void swap(buffered_range& other) noexcept {
+    storage_.swap(other.storage_);
+    std::swap(capacity_, other.capacity_);
+    std::swap(offset_, other.offset_);
+    std::swap(len_, other.len_);
+    std::swap(dirty_, other.dirty_);
+  }
+  friend void swap(buffered_range& a, buffered_range& b) noexcept { a.swap(b); }
 
  private:
   file_buffer storage_;  // allocated at first use

@@ -27,7 +27,9 @@ class file_buffer {
   }
   file_buffer(const file_buffer&) = delete;
   file_buffer& operator=(const file_buffer&) = delete;
-  ~file_buffer();
+  ~file_buffer() {
+    if (data_) free_storage();  // inline: most are empty (moved from, or never used)
+  }
 
   void swap(file_buffer& other) noexcept {
     std::swap(data_, other.data_);
@@ -39,6 +41,8 @@ class file_buffer {
   std::span<std::byte> first(std::size_t n) const noexcept { return {data_, n}; }
 
  private:
+  void free_storage() noexcept;
+
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
 };
