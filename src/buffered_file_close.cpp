@@ -42,7 +42,7 @@ task<void> buffered_file::close() {
     close_detached();
     co_return;
   }
-  co_await settle_write_behind();
+  if (writing_behind()) co_await settle_write_behind();
   // The last bytes, the close and the removal of the name go to the kernel as one linked
   // chain: one round trip, and a failed or short write cancels the rest, so the file stays
   // open with its data.

@@ -44,7 +44,7 @@ task<void> buffered_file::write_behind() {
 }
 
 task<void> buffered_file::flush_buffer() {
-  co_await settle_write_behind();
+  if (writing_behind()) co_await settle_write_behind();
   if (!buffer_.dirty()) co_return;
   // On failure the bytes stay buffered and dirty: a later flush writes them again.
   co_await write_all(buffer_.bytes(), buffer_.offset());

@@ -37,9 +37,10 @@ constexpr std::size_t copy_chunk = 1 << 20;
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-// The steps every publish goes through (link_at, rename_at, link_here, and link_file and
-// move_file below) are awaited at once by callers that hold the paths meanwhile, so they
-// take them by reference: a copy of a path allocates. The rarer steps keep their copies.
+// The steps every publish goes through (link_at, rename_at, replace_at, link_here, and
+// link_file and move_file below) are awaited at once by callers that hold the paths
+// meanwhile, so they take them by reference: a copy of a path allocates. The rarer steps
+// keep their copies.
 
 /// Links the file open as `fd` to `target` in a chain as `plan` says; throws what linkat
 /// says (EEXIST, EXDEV, …). Through the calling thread's /proc/thread-self/fd/N, or where
@@ -135,16 +136,9 @@ class fresh_name {
   bool gone_ = false;
 };
 
-/// `link_file` without the copy: `target` is on the file's filesystem. Only a refusing
-/// link writes `unwritten` (a replacing one is given none).
-task<publish_outcome> link_here(io_ring& ring, int fd, const fs::path& target,
-                                existing_target existing, bool durable, unwritten_bytes unwritten) {
-  durable = durable && syncs_reach_storage(fd);  // tmpfs: the same outcome without syncs
-  if (existing == existing_target::refuse) {
-    const chain_plan plan{unwritten, durable, durable};
-    co_return co_await link_at(ring, fd, target, plan);
-  }
-  // linkat never replaces; renameat does, atomically, but needs a name to move.
+/// Links the file open as `fd` to `target`, replacing what is there: linkat never
+/// replaces; renameat does, atomically, but needs a name to move.
+task<publish_outcome> replace_at(io_ring& ring, int fd, const fs::path& target, bool durable) {
   fresh_name fresh(co_await link_fresh_name(ring, fd, target.parent_path(), durable));
   publish_outcome done;
   std::exception_ptr failure;
@@ -158,6 +152,17 @@ task<publish_outcome> link_here(io_ring& ring, int fd, const fs::path& target,
   fresh.gone();
   if (failure) std::rethrow_exception(failure);
   co_return done;
+}
+
+/// `link_file` without the copy: `target` is on the file's filesystem. Only a refusing
+/// link writes `unwritten` (a replacing one is given none). Not a coroutine itself: every
+/// publish passes here, and a frame fewer is a step fewer per file.
+task<publish_outcome> link_here(io_ring& ring, int fd, const fs::path& target,
+                                existing_target existing, bool durable, unwritten_bytes unwritten) {
+  durable = durable && syncs_reach_storage(fd);  // tmpfs: the same outcome without syncs
+  if (existing == existing_target::refuse)
+    return link_at(ring, fd, target, chain_plan{unwritten, durable, durable});
+  return replace_at(ring, fd, target, durable);
 }
 
 /// Copies the first `size` bytes of `from` into `to` through the ring.

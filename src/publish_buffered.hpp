@@ -14,7 +14,7 @@ namespace tempfile {
 
 template <class Publish>
 task<detail::publish_outcome> buffered_file::publish_buffered(Publish publish) {
-  co_await settle_write_behind();
+  if (writing_behind()) co_await settle_write_behind();
   detail::unwritten_bytes unwritten;
   if (buffer_.dirty()) {
     if (buffer_.bytes().size() > detail::max_transfer)

@@ -153,6 +153,9 @@ class buffered_file : public file_protocol<buffered_file>, private detail::ring_
   task<void> write_behind();
   task<void> settle_oldest_write();
   task<void> settle_write_behind();
+  /// Whether full buffers are being written behind the writer: only then is there
+  /// anything for `settle_write_behind` to wait for (most files never write behind).
+  bool writing_behind() const noexcept { return !behind_.empty(); }
   bool continues_pending_writes() const noexcept;
   std::int64_t current_end() const;
   void check_attached() const;
