@@ -35,6 +35,11 @@ struct known_mount {
 constexpr std::size_t mounts_kept = 16;
 thread_local std::vector<known_mount> known_mounts;
 
+/// Whether the file is in shared memory (tmpfs, /dev/shm, a memfd; hugetlbfs too), whose
+/// fsync does nothing: the only files with seals, so F_GET_SEALS answers for them alone,
+/// and in less time than any attribute query (it copies nothing out).
+bool shmem_file(int fd) noexcept { return ::fcntl(fd, F_GET_SEALS) >= 0; }
+
 bool mount_syncs(int fd, std::uint64_t mount) {
   const auto known = std::find_if(known_mounts.begin(), known_mounts.end(),
                                   [mount](const known_mount& m) { return m.id == mount; });
@@ -49,6 +54,7 @@ bool mount_syncs(int fd, std::uint64_t mount) {
 
 bool syncs_reach_storage(int fd) noexcept {
   if (syncing_on_every_filesystem()) return true;
+  if (shmem_file(fd)) return false;
   struct statx mount;
   // Only the mount id: no filesystem revalidates attributes for it.
   if (::statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID_UNIQUE, &mount) != 0 ||
