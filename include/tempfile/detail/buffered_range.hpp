@@ -66,6 +66,7 @@ class buffered_range {
   /// The storage, for a background write to take in exchange for the one to fill next.
   file_buffer& storage() noexcept { return storage_; }
 
+  /// Exchanges everything with `other` (a file's move), the storage without a temporary.
   void swap(buffered_range& other) noexcept {
     storage_.swap(other.storage_);
     std::swap(capacity_, other.capacity_);
