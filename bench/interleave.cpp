@@ -21,6 +21,19 @@ double process_cpu_seconds() {
   return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
 }
 
+/// The side that runs `turn`th in repetition `rep` of `sides`: the rows of a Williams
+/// square, in which every side follows every other side equally often (once per `sides`
+/// repetitions, twice that for an odd count, whose square needs its rows mirrored too).
+/// Merely starting each repetition one side further on keeps the cycle: every side but
+/// the first would always follow the same one.
+std::size_t side_in_turn(std::size_t sides, std::size_t rep, std::size_t turn) {
+  const std::size_t row = rep % (sides % 2 ? 2 * sides : sides);
+  if (row >= sides) turn = sides - 1 - turn;  // the mirrored rows
+  // First row 0, 1, n-1, 2, n-2, ...; row r adds r to each.
+  const std::size_t first = turn == 0 ? 0 : turn % 2 ? (turn + 1) / 2 : sides - turn / 2;
+  return (first + row) % sides;
+}
+
 }  // namespace
 
 void latency_sampler::record_group(token started, std::size_t count) {
@@ -38,13 +51,14 @@ std::vector<measurement> measure_interleaved(const std::vector<contender>& conte
   // settle its mmap threshold, so the first timed repetition is like the others.
   latency_sampler warm_up(latency_stride);
   for (const auto& side : contenders) side.run(warm_up);
-  // Each repetition starts one side further on, so no side always runs right after the
-  // same one: a side that leaves work behind (a journal to checkpoint, writeback, io-wq
-  // workers to retire) then taxes each side in turn, not always the next one.
+  // No side always runs right after the same one: a side that leaves work behind (a
+  // journal to checkpoint, writeback, io-wq workers to retire) then taxes each side in
+  // turn, not always the next one.
   for (int rep = 0; rep < repetitions; ++rep) {
     on_repetition(rep);
     for (std::size_t turn = 0; turn < contenders.size(); ++turn) {
-      const std::size_t i = (turn + static_cast<std::size_t>(rep)) % contenders.size();
+      const std::size_t i =
+          side_in_turn(contenders.size(), static_cast<std::size_t>(rep), turn);
       const auto start = bench_clock::now();
       const double cpu_start = process_cpu_seconds();
       contenders[i].run(samplers[i]);

@@ -58,8 +58,8 @@ struct measurement {
 };
 
 /// Runs every contender once untimed, then once per repetition, in turn, `repetitions`
-/// times, each repetition starting one contender further on; `on_repetition` is told the
-/// repetition about to run (for progress output).
+/// times, in orders where each contender follows every other equally often;
+/// `on_repetition` is told the repetition about to run (for progress output).
 std::vector<measurement> measure_interleaved(const std::vector<contender>& contenders,
                                              int repetitions, std::size_t latency_stride,
                                              const std::function<void(int)>& on_repetition);
